@@ -1,0 +1,94 @@
+import zlib from 'node:zlib';
+import dicomParser from 'dicom-parser';
+import dcmjs from 'dcmjs';
+import './dictionary.ts';
+import { T } from './dictionary.ts';
+import { toDicomJson, str, int, type DicomJson } from './json.ts';
+
+/** Why a part could not be taken; maps to a STOW-RS FailureReason. */
+export class DicomParseError extends Error {
+  override name = 'DicomParseError';
+  constructor(
+    message: string,
+    readonly kind: 'not-dicom' | 'malformed' | 'missing-attribute',
+  ) {
+    super(message);
+  }
+}
+
+export interface ParsedInstance {
+  SOPClassUID: string;
+  SOPInstanceUID: string;
+  StudyInstanceUID: string;
+  SeriesInstanceUID: string;
+  TransferSyntaxUID: string;
+  /** Full data set as DICOM JSON, binary values as relative BulkDataURIs. */
+  metadata: DicomJson;
+}
+
+const UID_RE = /^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*$/;
+
+export function isValidUid(uid: string): boolean {
+  return uid.length > 0 && uid.length <= 64 && UID_RE.test(uid);
+}
+
+/** Lenient UID check for stored data: real archives hold UIDs with leading zeros in a component. */
+export function isUsableUid(uid: string): boolean {
+  return uid.length > 0 && uid.length <= 64 && /^[0-9]+(\.[0-9]+)*$/.test(uid);
+}
+
+function inflateDeflated(bytes: Uint8Array, position: number): Uint8Array {
+  const inflated = zlib.inflateRawSync(bytes.subarray(position));
+  const full = new Uint8Array(position + inflated.length);
+  full.set(bytes.subarray(0, position));
+  full.set(inflated, position);
+  return full;
+}
+
+/**
+ * Strictly checks the structure with dicom-parser, which (unlike dcmjs) rejects
+ * a data set cut short, and returns the parsed data set for offsets.
+ */
+export function parseStructure(bytes: Uint8Array): dicomParser.DataSet {
+  if (bytes.length < 132 || bytes[128] !== 0x44 || bytes[129] !== 0x49 || bytes[130] !== 0x43 || bytes[131] !== 0x4d) {
+    throw new DicomParseError('not a DICOM Part 10 file: no "DICM" prefix at byte 128', 'not-dicom');
+  }
+  try {
+    return dicomParser.parseDicom(bytes, { inflater: inflateDeflated } as dicomParser.ParseDicomOptions);
+  } catch (err) {
+    const msg = typeof err === 'string' ? err : ((err as { exception?: string }).exception ?? (err as Error).message);
+    throw new DicomParseError(`malformed or truncated DICOM: ${String(msg).replace(/^dicomParser[.:]\s*/, '')}`, 'malformed');
+  }
+}
+
+/** Parses a Part 10 file and extracts what the archive indexes. */
+export function parseInstance(bytes: Uint8Array): ParsedInstance {
+  const structure = parseStructure(bytes);
+  const TransferSyntaxUID = structure.string('x00020010')?.replace(/\0/g, '').trim();
+  if (!TransferSyntaxUID) throw new DicomParseError('file meta information has no TransferSyntaxUID (0002,0010)', 'missing-attribute');
+  let parsed: { meta: unknown; dict: import('dcmjs').DcmjsDict };
+  try {
+    const ab = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
+    parsed = dcmjs.data.DicomMessage.readFile(ab);
+  } catch (err) {
+    throw new DicomParseError(`malformed DICOM: ${(err as Error).message}`, 'malformed');
+  }
+  const metadata = toDicomJson(parsed.dict);
+  metadata[T.AvailableTransferSyntaxUID] = { vr: 'UI', Value: [TransferSyntaxUID] };
+  const need = (tag: string, keyword: string): string => {
+    const v = str(metadata, tag);
+    if (!v) throw new DicomParseError(`missing ${keyword} (${tag.slice(0, 4)},${tag.slice(4)})`, 'missing-attribute');
+    if (!isUsableUid(v)) throw new DicomParseError(`${keyword} is not a valid UID`, 'missing-attribute');
+    return v;
+  };
+  return {
+    SOPClassUID: need(T.SOPClassUID, 'SOPClassUID'),
+    SOPInstanceUID: need(T.SOPInstanceUID, 'SOPInstanceUID'),
+    StudyInstanceUID: need(T.StudyInstanceUID, 'StudyInstanceUID'),
+    SeriesInstanceUID: need(T.SeriesInstanceUID, 'SeriesInstanceUID'),
+    TransferSyntaxUID,
+    metadata,
+  };
+}
+
+export { str, int };

@@ -1,0 +1,27 @@
+import { loadConfig } from './config.ts';
+import { createLogger } from './log.ts';
+import { openDb } from './db/index.ts';
+import { migrate } from './db/migrate.ts';
+import { Archive } from './store/archive.ts';
+import { buildServer } from './server.ts';
+import type { NodeContext } from './context.ts';
+
+/** Starts a carpus node; resolves once it listens. Used by `npm start` and by the tests. */
+export async function startNode(env: NodeJS.ProcessEnv = process.env) {
+  const config = loadConfig(env);
+  const log = createLogger(config.logLevel);
+  const db = await openDb({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, log });
+  await migrate(db, log);
+  const archive = new Archive(db, config.dataDir, log);
+  await archive.init();
+  const ctx: NodeContext = { config, db, archive, log };
+  const app = await buildServer(ctx);
+  await app.listen({ host: config.host, port: config.port });
+  log.info({ host: config.host, port: config.port, dataDir: config.dataDir, auth: config.tokens.length ? 'bearer tokens' : 'none (loopback)' }, 'carpus listening');
+  const stop = async () => {
+    await app.close();
+    await db.close();
+  };
+  return { ctx, app, stop };
+}
+

@@ -1,0 +1,165 @@
+/**
+ * Runs compressed-frame decodes in worker threads with a time limit. A codec that throws gives a
+ * PixelError('decode-failed'); one that runs past the limit is terminated (PixelError
+ * 'decode-timeout') and its worker replaced, so other requests are unaffected.
+ */
+import { Worker } from 'node:worker_threads';
+import { createRequire } from 'node:module';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import path from 'node:path';
+import { PixelError } from './errors.ts';
+import type { FrameGeometry, CodecResult } from './codecs.ts';
+import type { CodecFamily } from './uids.ts';
+import type { DecodeRequest, DecodeResponse } from './decode-worker.ts';
+
+export interface PoolOptions {
+  /** Worker threads (default: env CARPUS_DECODE_WORKERS or 1). */
+  size?: number;
+  /** Base time limit per frame in ms (default 5000), plus 1 ms per 10,000 pixels. */
+  timeoutMs?: number;
+}
+
+interface Job {
+  req: DecodeRequest;
+  resolve: (r: CodecResult) => void;
+  reject: (e: Error) => void;
+}
+
+interface Slot {
+  worker: Worker;
+  job?: Job;
+  timer?: NodeJS.Timeout;
+}
+
+function spawnWorker(): Worker {
+  const here = fileURLToPath(import.meta.url);
+  if (here.endsWith('.ts')) {
+    // Running from TypeScript sources (tsx, vitest): register tsx's ESM hooks in the worker, then
+    // load the worker module. (`execArgv: ['--import', ...]` is not applied to workers on Node 20.)
+    const require = createRequire(import.meta.url);
+    const tsxApi = path.join(path.dirname(require.resolve('tsx/package.json')), 'dist', 'esm', 'api', 'index.mjs');
+    const workerUrl = pathToFileURL(path.join(path.dirname(here), 'decode-worker.ts')).href;
+    const boot = `import(${JSON.stringify(pathToFileURL(tsxApi).href)}).then((m) => { m.register(); return import(${JSON.stringify(workerUrl)}); });`;
+    return new Worker(boot, { eval: true, stdout: true, stderr: true });
+  }
+  return new Worker(path.join(path.dirname(here), 'decode-worker.js'), { stdout: true, stderr: true });
+}
+
+export class DecodePool {
+  private readonly size: number;
+  private readonly timeoutMs: number;
+  private readonly slots: Slot[] = [];
+  private readonly queue: Job[] = [];
+  private nextId = 1;
+  private closed = false;
+
+  constructor(opts: PoolOptions = {}) {
+    this.size = Math.max(1, opts.size ?? (Number(process.env.CARPUS_DECODE_WORKERS) || 1));
+    this.timeoutMs = opts.timeoutMs ?? 5000;
+  }
+
+  decode(family: CodecFamily, encoded: Uint8Array, geometry: FrameGeometry): Promise<CodecResult> {
+    if (this.closed) return Promise.reject(new PixelError('decode-failed', 'decode pool is closed'));
+    // Copy: the encoded view usually points into the whole file, which must not be transferred.
+    const copy = new Uint8Array(encoded);
+    return new Promise<CodecResult>((resolve, reject) => {
+      this.queue.push({ req: { id: this.nextId++, family, geometry, encoded: copy }, resolve, reject });
+      this.pump();
+    });
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const job of this.queue.splice(0)) job.reject(new PixelError('decode-failed', 'decode pool closed'));
+    await Promise.all(this.slots.splice(0).map((s) => this.kill(s)));
+  }
+
+  private spawn(): Slot {
+    const worker = spawnWorker();
+    worker.unref();
+    // The codecs may print diagnostics: keep them off the server's stdout.
+    worker.stdout.resume();
+    worker.stderr.resume();
+    const slot: Slot = { worker };
+    worker.on('message', (res: DecodeResponse) => this.onMessage(slot, res));
+    worker.on('error', (err) => this.onDeath(slot, `decoder worker crashed: ${err.message}`));
+    worker.on('exit', (code) => this.onDeath(slot, `decoder worker exited (${code})`));
+    return slot;
+  }
+
+  private pump(): void {
+    while (this.queue.length > 0) {
+      let slot = this.slots.find((s) => !s.job);
+      if (!slot && this.slots.length < this.size) {
+        slot = this.spawn();
+        this.slots.push(slot);
+      }
+      if (!slot) return;
+      const job = this.queue.shift()!;
+      slot.job = job;
+      const g = job.req.geometry;
+      const limit = this.timeoutMs + Math.ceil((g.rows * g.columns * g.samplesPerPixel) / 10_000);
+      slot.timer = setTimeout(() => {
+        job.reject(new PixelError('decode-timeout', `Decoding took longer than ${limit} ms: stream corrupt or too large`));
+        slot!.job = undefined;
+        this.replace(slot!);
+      }, limit);
+      slot.worker.postMessage(job.req, [job.req.encoded.buffer as ArrayBuffer]);
+    }
+  }
+
+  private onMessage(slot: Slot, res: DecodeResponse): void {
+    const job = slot.job;
+    if (!job || job.req.id !== res.id) return;
+    clearTimeout(slot.timer);
+    slot.job = undefined;
+    if (res.ok) {
+      job.resolve({ bytes: res.bytes, photometricInterpretation: res.photometricInterpretation });
+      this.pump();
+    } else {
+      job.reject(new PixelError('decode-failed', `Decoder error: ${res.message}`));
+      // A WASM module that failed may be left in a bad state: start afresh.
+      this.replace(slot);
+    }
+  }
+
+  private onDeath(slot: Slot, why: string): void {
+    const idx = this.slots.indexOf(slot);
+    if (idx < 0) return; // already replaced
+    this.slots.splice(idx, 1);
+    clearTimeout(slot.timer);
+    slot.job?.reject(new PixelError('decode-failed', why));
+    slot.job = undefined;
+    if (!this.closed) this.pump();
+  }
+
+  private replace(slot: Slot): void {
+    const idx = this.slots.indexOf(slot);
+    if (idx >= 0) this.slots.splice(idx, 1);
+    void this.kill(slot);
+    if (!this.closed) this.pump();
+  }
+
+  private async kill(slot: Slot): Promise<void> {
+    clearTimeout(slot.timer);
+    slot.worker.removeAllListeners('exit');
+    slot.worker.removeAllListeners('error');
+    slot.worker.on('error', () => {});
+    await slot.worker.terminate().catch(() => undefined);
+  }
+}
+
+let shared: DecodePool | undefined;
+
+/** The process-wide pool used by decode() unless one is passed in. */
+export function defaultPool(): DecodePool {
+  shared ??= new DecodePool();
+  return shared;
+}
+
+/** Stops the shared pool's workers (for tests and shutdown). */
+export async function closeDefaultPool(): Promise<void> {
+  const p = shared;
+  shared = undefined;
+  await p?.close();
+}

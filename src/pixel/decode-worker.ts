@@ -1,0 +1,31 @@
+/** Worker thread that runs the WASM codecs, so a crash or a hang cannot take the server down. */
+import { parentPort } from 'node:worker_threads';
+import { decodeFrameSync, initCodecs, type FrameGeometry } from './codecs.ts';
+import type { CodecFamily } from './uids.ts';
+
+export interface DecodeRequest {
+  id: number;
+  family: CodecFamily;
+  geometry: FrameGeometry;
+  encoded: Uint8Array;
+}
+export type DecodeResponse =
+  | { id: number; ok: true; bytes: Uint8Array; photometricInterpretation: string }
+  | { id: number; ok: false; message: string };
+
+const port = parentPort;
+if (port) {
+  const init = initCodecs();
+  port.on('message', (req: DecodeRequest) => {
+    init
+      .then(() => {
+        const r = decodeFrameSync(req.family, req.encoded, req.geometry);
+        const msg: DecodeResponse = { id: req.id, ok: true, bytes: r.bytes, photometricInterpretation: r.photometricInterpretation };
+        port.postMessage(msg, [r.bytes.buffer as ArrayBuffer]);
+      })
+      .catch((e: unknown) => {
+        const message = e instanceof Error ? e.message : String(e);
+        port.postMessage({ id: req.id, ok: false, message } satisfies DecodeResponse);
+      });
+  });
+}

@@ -1,0 +1,62 @@
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { NodeContext } from './context.ts';
+import { Authenticator, authHook } from './auth.ts';
+import { isMigrated } from './db/migrate.ts';
+import { registerStow } from './dicomweb/stow.ts';
+import { registerQido } from './dicomweb/qido.ts';
+import { registerWado } from './dicomweb/wado.ts';
+import { errInfo } from './store/archive.ts';
+
+export async function buildServer(ctx: NodeContext): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: ctx.log,
+    // One line per request is written in onResponse below, without query strings
+    // (QIDO queries carry PatientName and PatientID).
+    disableRequestLogging: true,
+    bodyLimit: 1024 * 1024,
+    routerOptions: { maxParamLength: 256 },
+    return503OnClosing: true,
+  }) as unknown as FastifyInstance;
+
+  // STOW bodies are read as streams by the route itself, never buffered.
+  app.addContentTypeParser(/^multipart\//i, (_req, _payload, done) => done(null, undefined));
+  app.addContentTypeParser('*', (_req, _payload, done) => done(null, undefined));
+
+  const auth = new Authenticator(ctx.config);
+  app.addHook('onRequest', authHook(auth));
+  app.addHook('onResponse', async (req, reply) => {
+    req.log.info(
+      {
+        method: req.method,
+        path: req.url.split('?')[0],
+        status: reply.statusCode,
+        ms: Math.round(reply.elapsedTime * 10) / 10,
+        principal: req.principal?.name,
+      },
+      'request',
+    );
+  });
+  app.setErrorHandler(async (err: Error & { statusCode?: number }, req, reply) => {
+    const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
+    if (status === 500) req.log.error({ err: errInfo(err) }, 'request failed');
+    return reply.code(status).send({ error: status === 500 ? 'Internal Server Error' : err.name, message: status === 500 ? 'internal error' : err.message });
+  });
+  app.setNotFoundHandler(async (req, reply) =>
+    reply.code(404).send({ error: 'Not Found', message: `no route ${req.method} ${req.url.split('?')[0]}` }),
+  );
+
+  app.get('/healthz', async (_req, reply) => {
+    try {
+      if (!(await isMigrated(ctx.db))) return reply.code(503).send({ status: 'migrating' });
+      return { status: 'ok', database: ctx.db.kind };
+    } catch (err) {
+      ctx.log.error({ err: errInfo(err) }, 'health check failed');
+      return reply.code(503).send({ status: 'unavailable' });
+    }
+  });
+
+  registerStow(app, ctx);
+  registerQido(app, ctx);
+  registerWado(app, ctx);
+  return app;
+}
