@@ -15,8 +15,10 @@ import type { DecodeRequest, DecodeResponse } from './decode-worker.ts';
 export interface PoolOptions {
   /** Worker threads (default: env CARPUS_DECODE_WORKERS or 1). */
   size?: number;
-  /** Base time limit per frame in ms (default 5000), plus 1 ms per 10,000 pixels. */
+  /** Base time limit per frame in ms (default 5000). */
   timeoutMs?: number;
+  /** Added to the limit per million samples (default 100 ms). */
+  msPerMegapixel?: number;
 }
 
 interface Job {
@@ -27,6 +29,8 @@ interface Job {
 
 interface Slot {
   worker: Worker;
+  /** Codecs initialised in the worker (until then a job also waits for the start-up). */
+  ready: boolean;
   job?: Job;
   timer?: NodeJS.Timeout;
 }
@@ -48,6 +52,7 @@ function spawnWorker(): Worker {
 export class DecodePool {
   private readonly size: number;
   private readonly timeoutMs: number;
+  private readonly msPerMegapixel: number;
   private readonly slots: Slot[] = [];
   private readonly queue: Job[] = [];
   private nextId = 1;
@@ -56,6 +61,7 @@ export class DecodePool {
   constructor(opts: PoolOptions = {}) {
     this.size = Math.max(1, opts.size ?? (Number(process.env.CARPUS_DECODE_WORKERS) || 1));
     this.timeoutMs = opts.timeoutMs ?? 5000;
+    this.msPerMegapixel = opts.msPerMegapixel ?? 100;
   }
 
   decode(family: CodecFamily, encoded: Uint8Array, geometry: FrameGeometry): Promise<CodecResult> {
@@ -80,7 +86,7 @@ export class DecodePool {
     // The codecs may print diagnostics: keep them off the server's stdout.
     worker.stdout.resume();
     worker.stderr.resume();
-    const slot: Slot = { worker };
+    const slot: Slot = { worker, ready: false };
     worker.on('message', (res: DecodeResponse) => this.onMessage(slot, res));
     worker.on('error', (err) => this.onDeath(slot, `decoder worker crashed: ${err.message}`));
     worker.on('exit', (code) => this.onDeath(slot, `decoder worker exited (${code})`));
@@ -98,7 +104,7 @@ export class DecodePool {
       const job = this.queue.shift()!;
       slot.job = job;
       const g = job.req.geometry;
-      const limit = this.timeoutMs + Math.ceil((g.rows * g.columns * g.samplesPerPixel) / 10_000);
+      const limit = Math.ceil(this.timeoutMs + (this.msPerMegapixel * g.rows * g.columns * g.samplesPerPixel) / 1e6 + (slot.ready ? 0 : 20_000));
       slot.timer = setTimeout(() => {
         job.reject(new PixelError('decode-timeout', `Decoding took longer than ${limit} ms: stream corrupt or too large`));
         slot!.job = undefined;
@@ -109,6 +115,10 @@ export class DecodePool {
   }
 
   private onMessage(slot: Slot, res: DecodeResponse): void {
+    if ('ready' in res) {
+      slot.ready = true;
+      return;
+    }
     const job = slot.job;
     if (!job || job.req.id !== res.id) return;
     clearTimeout(slot.timer);

@@ -10,12 +10,14 @@ export interface DecodeRequest {
   encoded: Uint8Array;
 }
 export type DecodeResponse =
+  | { ready: true }
   | { id: number; ok: true; bytes: Uint8Array; photometricInterpretation: string }
   | { id: number; ok: false; message: string };
 
 const port = parentPort;
 if (port) {
   const init = initCodecs();
+  void init.then(() => port.postMessage({ ready: true }), () => undefined);
   port.on('message', (req: DecodeRequest) => {
     init
       .then(() => {

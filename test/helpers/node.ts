@@ -101,7 +101,7 @@ export async function stow(dicomweb: string, files: (string | Buffer)[], study?:
   const res = await fetch(`${dicomweb}/studies${study ? `/${study}` : ''}`, {
     method: 'POST',
     headers: { 'content-type': mp.contentType, accept: 'application/dicom+json', ...headers },
-    body: mp.body,
+    body: new Uint8Array(mp.body),
   });
   const text = await res.text();
   return { status: res.status, json: text ? (JSON.parse(text) as Record<string, any>) : undefined, headers: res.headers };
