@@ -1,4 +1,4 @@
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import type { NodeContext } from './context.ts';
 import { Authenticator, authHook } from './auth.ts';
 import { isMigrated } from './db/migrate.ts';
@@ -12,7 +12,7 @@ export async function buildServer(ctx: NodeContext): Promise<FastifyInstance> {
     loggerInstance: ctx.log,
     // One line per request is written in onResponse below, without query strings
     // (QIDO queries carry PatientName and PatientID).
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: 1024 * 1024,
     routerOptions: { maxParamLength: 256 },
     return503OnClosing: true,

@@ -52,7 +52,7 @@ export function registerStow(app: FastifyInstance, ctx: NodeContext): void {
         );
       }
     } catch (err) {
-      if (req.raw.destroyed || (err as NodeJS.ErrnoException).code === 'ECONNRESET' || (err as Error).message === 'aborted') {
+      if (!(err instanceof MultipartError) && (req.raw.readableAborted || (err as NodeJS.ErrnoException).code === 'ECONNRESET')) {
         req.log.warn({ stored: outcomes.length }, 'STOW request aborted by the client');
         return reply.code(400).send();
       }
