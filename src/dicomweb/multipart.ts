@@ -32,7 +32,9 @@ export async function* readMultipart(
   boundary: string,
   limits: MultipartLimits = {},
 ): AsyncGenerator<MultipartPart, void, undefined> {
-  if (!boundary || boundary.length > 70) throw new MultipartError('multipart boundary missing or longer than 70 characters');
+  // RFC 2046 caps boundaries at 70 characters, but real peers exceed it: Orthanc 1.10's
+  // STOW-RS client sends 73 (two UUIDs joined by '-'). Accept up to 256.
+  if (!boundary || boundary.length > 256) throw new MultipartError('multipart boundary missing or longer than 256 characters');
   const maxHeaderBytes = limits.maxHeaderBytes ?? 16 * 1024;
   const maxParts = limits.maxParts ?? 100_000;
   const it = source[Symbol.asyncIterator]();
