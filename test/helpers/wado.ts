@@ -1,0 +1,67 @@
+/** Test helpers for WADO-RS: what a test file is (UIDs, syntax, pixel bytes) and getting it stored. */
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import zlib from 'node:zlib';
+import dicomParser from 'dicom-parser';
+import { stow, type TestNode } from './node.ts';
+
+export interface FileInfo {
+  path: string;
+  bytes: Buffer;
+  sha256: string;
+  study: string;
+  series: string;
+  sop: string;
+  ts: string;
+  instanceUrl(dicomweb: string): string;
+}
+
+function inflater(bytes: Uint8Array, position: number): Uint8Array {
+  const inflated = zlib.inflateRawSync(bytes.subarray(position));
+  const full = new Uint8Array(position + inflated.length);
+  full.set(bytes.subarray(0, position));
+  full.set(inflated, position);
+  return full;
+}
+
+export function parseFile(bytes: Uint8Array): dicomParser.DataSet {
+  return dicomParser.parseDicom(bytes, { inflater } as dicomParser.ParseDicomOptions);
+}
+
+export function fileInfo(path: string): FileInfo {
+  const bytes = fs.readFileSync(path);
+  const ds = parseFile(bytes);
+  const s = (tag: string) => (ds.string(tag) ?? '').replace(/\0/g, '').trim();
+  const info = {
+    path,
+    bytes,
+    sha256: createHash('sha256').update(bytes).digest('hex'),
+    study: s('x0020000d'),
+    series: s('x0020000e'),
+    sop: s('x00080018'),
+    ts: s('x00020010'),
+    instanceUrl: (dicomweb: string) => `${dicomweb}/studies/${info.study}/series/${info.series}/instances/${info.sop}`,
+  };
+  return info;
+}
+
+/** Native Pixel Data value bytes as stored in the file (no swapping). */
+export function storedPixelBytes(bytes: Uint8Array): Buffer {
+  const ds = parseFile(bytes);
+  const el = ds.elements.x7fe00010!;
+  return Buffer.from(ds.byteArray.subarray(el.dataOffset, el.dataOffset + el.length));
+}
+
+/**
+ * Makes `file` the stored instance for its SOPInstanceUID. Several shared test
+ * files are the same instance in different transfer syntaxes (same UID); the
+ * archive (rightly) refuses a second one with different content, and has no
+ * delete yet, so the test removes the index row of the other one directly.
+ */
+export async function ensureStored(node: TestNode, file: FileInfo): Promise<void> {
+  const rows = await node.node.ctx.db.query<{ sha256: string }>('SELECT sha256 FROM instance WHERE sop_instance_uid = $1', [file.sop]);
+  if (rows[0]?.sha256 === file.sha256) return;
+  if (rows[0]) await node.node.ctx.db.query('DELETE FROM instance WHERE sop_instance_uid = $1', [file.sop]);
+  const r = await stow(node.dicomweb, [file.bytes]);
+  if (r.status !== 200) throw new Error(`STOW of ${file.path} → ${r.status} ${JSON.stringify(r.json)}`);
+}
