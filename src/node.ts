@@ -17,7 +17,9 @@ export async function startNode(env: NodeJS.ProcessEnv = process.env) {
   const ctx: NodeContext = { config, db, archive, log };
   const app = await buildServer(ctx);
   await app.listen({ host: config.host, port: config.port });
-  log.info({ host: config.host, port: config.port, dataDir: config.dataDir, auth: config.tokens.length ? 'bearer tokens' : 'none (loopback)' }, 'carpus listening');
+  const bound = app.server.address();
+  const port = bound && typeof bound === 'object' ? bound.port : config.port;
+  log.info({ host: config.host, port, dataDir: config.dataDir, auth: config.tokens.length ? 'bearer tokens' : 'none (loopback)' }, 'carpus listening');
   const stop = async () => {
     await app.close();
     await db.close();
