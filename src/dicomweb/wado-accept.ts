@@ -78,8 +78,9 @@ export function bulkOptions(accept: string | undefined): BulkOption[] {
       if (ts === undefined || ts === '' || ts === EXPLICIT_VR_LE) out.push({ container, form: 'uncompressed' });
       else if (ts === '*') out.push({ container, form: 'stored' });
       else out.push({ container, form: 'stored', transferSyntax: ts });
-    } else if (/^image\/(jpeg|jls|jp2|jpx|dicom-rle|\*)$/.test(t)) {
-      out.push({ container, form: t === 'image/*' ? 'stored' : t, ...(ts && ts !== '*' ? { transferSyntax: ts } : {}) });
+    } else if (/^image\/(jpeg|jls|jp2|jpx|dicom-rle|x-dicom-rle|\*)$/.test(t)) {
+      // image/x-dicom-rle: the name older editions of PS3.18 used.
+      out.push({ container, form: t === 'image/*' ? 'stored' : t === 'image/x-dicom-rle' ? 'image/dicom-rle' : t, ...(ts && ts !== '*' ? { transferSyntax: ts } : {}) });
     }
   };
   for (const r of parseAccept(accept)) {

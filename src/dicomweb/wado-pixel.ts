@@ -93,7 +93,7 @@ export async function loadTranscoder(): Promise<Transcoder | undefined> {
   return {
     canTranscode: (ts) => (decodable ? decodable.has(ts) : true),
     async toExplicitVrLittleEndian(part10) {
-      const out = await fn(part10, EXPLICIT_VR_LE);
+      const out = await fn(part10);
       return out instanceof Uint8Array ? out : new Uint8Array(out as ArrayBuffer);
     },
   };

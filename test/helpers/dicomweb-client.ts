@@ -1,0 +1,27 @@
+/**
+ * dicomweb-client (the DICOMweb library OHIF uses) under Node 20 for the tests.
+ *
+ * `import { api } from 'dicomweb-client'` works both in plain Node 20 (which
+ * loads the CommonJS "main" build; its exports are detected as named exports)
+ * and under vitest. The library speaks XMLHttpRequest, which Node lacks:
+ * `xmlhttprequest-ssl` (maintained; supports responseType 'arraybuffer', which
+ * dicomweb-client uses for multipart responses) is installed as the global
+ * before a client is created.
+ */
+import { createRequire } from 'node:module';
+import { api } from 'dicomweb-client';
+
+const require = createRequire(import.meta.url);
+
+export function installXhrPolyfill(): void {
+  const g = globalThis as { XMLHttpRequest?: unknown };
+  if (!g.XMLHttpRequest) g.XMLHttpRequest = require('xmlhttprequest-ssl');
+}
+
+export type DicomwebClient = InstanceType<typeof api.DICOMwebClient>;
+
+/** A DICOMwebClient for a DICOMweb base URL (e.g. http://127.0.0.1:PORT/dicom-web). */
+export function createDicomwebClient(url: string, headers: Record<string, string> = {}): DicomwebClient {
+  installXhrPolyfill();
+  return new api.DICOMwebClient({ url, headers });
+}
