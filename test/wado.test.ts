@@ -5,7 +5,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestNode, sharedDicomFiles, stow, type TestNode } from './helpers/node.ts';
 import { getMultipart, parseMultipartResponse } from './helpers/multipart.ts';
-import { ensureStored, fileInfo, parseFile, storedPixelBytes, type FileInfo } from './helpers/wado.ts';
+import { ensureStored, fileInfo, makeMultiFrame, parseFile, storedPixelBytes, type FileInfo } from './helpers/wado.ts';
 import { loadTranscoder, canDecode } from '../src/dicomweb/wado-pixel.ts';
 
 const ELE = '1.2.840.10008.1.2.1';
@@ -130,16 +130,42 @@ describe('WADO-RS retrieve', () => {
     }
   });
 
-  it('answers 206 with a Warning when only some instances of a study can be sent in the default syntax', async () => {
-    if (await loadTranscoder()) return; // with transcoding every instance can be sent
+  it('answers 206 with a Warning when only some instances of a study can be sent in the asked syntax', async () => {
     const rg3 = files.filter((f) => /RG3_(UNC|J2KI|JPLL)\.dcm$/.test(f.path));
-    const res = await fetch(`${node.dicomweb}/studies/${rg3[0]!.study}`, { headers: { accept: 'multipart/related; type="application/dicom"' } });
+    for (const f of rg3) await ensureStored(node, f);
+    const jpll = byName('RG3_JPLL.dcm');
+    // Only the instance stored in JPEG Lossless SV1 can be sent in that syntax (carpus transcodes to Explicit VR LE only).
+    const res = await fetch(`${node.dicomweb}/studies/${jpll.study}`, { headers: { accept: `multipart/related; type="application/dicom"; transfer-syntax=${jpll.ts}` } });
     expect(res.status).toBe(206);
-    expect(res.headers.get('warning')).toMatch(/^299 carpus ".*left out/);
+    expect(res.headers.get('warning')).toMatch(/^299 carpus ".*left out.*transfer-syntax=\*/);
     const mp = parseMultipartResponse(Buffer.from(await res.arrayBuffer()), res.headers.get('content-type'));
-    expect(mp.parts.length).toBeGreaterThan(0);
-    for (const p of mp.parts) expect(p.headers['content-type']).toBe(`application/dicom; transfer-syntax=${ELE}`);
-    expect(mp.parts.some((p) => p.body.equals(byName('RG3_UNC.dcm').bytes))).toBe(true);
+    expect(mp.parts).toHaveLength(1);
+    expect(mp.parts[0]!.headers['content-type']).toBe(`application/dicom; transfer-syntax=${jpll.ts}`);
+    expect(mp.parts[0]!.body.equals(jpll.bytes)).toBe(true);
+    // A list of acceptable syntaxes: each instance goes out in the first one it can be sent in.
+    const both = await getMultipart(`${node.dicomweb}/studies/${jpll.study}`, `multipart/related; type="application/dicom"; transfer-syntax=${jpll.ts}, ${ALL};q=0.5`);
+    expect(both.status).toBe(200);
+    expect(both.parts.find((p) => p.body.equals(jpll.bytes))).toBeDefined();
+    expect(both.parts.find((p) => p.body.equals(byName('RG3_J2KI.dcm').bytes))).toBeDefined();
+  });
+
+  it('retrieves a whole study in the default syntax: every part Explicit VR Little Endian (transcoded where needed)', async () => {
+    const transcoder = await loadTranscoder();
+    const rg3 = files.filter((f) => /RG3_(UNC|J2KI|JPLL)\.dcm$/.test(f.path));
+    for (const f of rg3) await ensureStored(node, f);
+    const res = await fetch(`${node.dicomweb}/studies/${rg3[0]!.study}`);
+    if (!transcoder) {
+      expect(res.status).toBe(206); // only the Explicit VR LE instances
+      return;
+    }
+    expect(res.status).toBe(200);
+    const mp = parseMultipartResponse(Buffer.from(await res.arrayBuffer()), res.headers.get('content-type'));
+    const stored = (await node.node.ctx.db.query('SELECT 1 FROM instance WHERE study_instance_uid = $1', [rg3[0]!.study])).length;
+    expect(mp.parts).toHaveLength(stored);
+    for (const p of mp.parts) {
+      expect(p.headers['content-type']).toBe(`application/dicom; transfer-syntax=${ELE}`);
+      expect(parseFile(p.body).string('x00020010')?.replace(/\0/g, '').trim()).toBe(ELE);
+    }
   });
 
   it('uses a random boundary per response', async () => {
@@ -364,5 +390,53 @@ describe('WADO-RS errors', () => {
     }
     const fr = await fetch(`${url}/frames/1`, { headers: { accept: 'text/plain' } });
     expect(fr.status).toBe(406);
+  });
+});
+
+describe('WADO-RS multi-frame and transcoding', () => {
+  it('cuts the right frames, in the asked order, from a multi-frame native instance', async () => {
+    const src = byName(ctName('LittleEndianExplicitTransferSyntax_1.2.840.10008.1.2.1'));
+    const sop = '1.2.826.0.1.3680043.9.7433.42.1';
+    const mf = await makeMultiFrame(src.bytes, 3, sop);
+    const r = await stow(node.dicomweb, [mf]);
+    expect(r.status).toBe(200);
+    const base = `${node.dicomweb}/studies/${src.study}/series/${src.series}/instances/${sop}`;
+    const pixel = storedPixelBytes(mf);
+    const size = pixel.length / 3;
+    const mp = await getMultipart(`${base}/frames/3,1,2`);
+    expect(mp.parts).toHaveLength(3);
+    [3, 1, 2].forEach((n, i) => expect(mp.parts[i]!.body.equals(pixel.subarray((n - 1) * size, n * size)), `frame ${n}`).toBe(true));
+    expect((await fetch(`${base}/frames/4`)).status).toBe(404);
+    // A bare application/octet-stream cannot hold several frames.
+    expect((await fetch(`${base}/frames/1,2`, { headers: { accept: 'application/octet-stream' } })).status).toBe(406);
+    const bulk = await getMultipart(`${base}/bulkdata/7FE00010`);
+    expect(bulk.parts[0]!.body.equals(pixel)).toBe(true);
+  });
+
+  it('transcodes every non-Explicit-LE file to Explicit VR Little Endian by default, once the pixel module can', async () => {
+    if (!(await loadTranscoder())) return;
+    const reference = (f: FileInfo): Buffer | undefined => {
+      if (f.path.includes('CTImage') && !/4\.(5[0-5]|81|91)\.dcm$/.test(f.path)) return storedPixelBytes(byName(ctName('LittleEndianExplicitTransferSyntax_1.2.840.10008.1.2.1')).bytes);
+      if (/RG3_(JPLL|JLSL|J2KR)\.dcm$/.test(f.path)) return storedPixelBytes(byName('RG3_UNC.dcm').bytes);
+      return undefined;
+    };
+    for (const f of files.filter((x) => x.ts !== ELE)) {
+      await ensureStored(node, f);
+      const res = await fetch(f.instanceUrl(node.dicomweb), { headers: { accept: 'multipart/related; type="application/dicom"' } });
+      const body = Buffer.from(await res.arrayBuffer());
+      expect(res.status, `${path.basename(f.path)}: ${res.status === 200 ? '' : body.toString()}`).toBe(200);
+      const mp = parseMultipartResponse(body, res.headers.get('content-type'));
+      expect(mp.parts[0]!.headers['content-type']).toBe(`application/dicom; transfer-syntax=${ELE}`);
+      const out = mp.parts[0]!.body;
+      const ds = parseFile(out);
+      expect(ds.string('x00020010')?.replace(/\0/g, '').trim()).toBe(ELE);
+      expect(ds.string('x00080018')?.replace(/\0/g, '').trim()).toBe(f.sop);
+      const ref = reference(f);
+      if (ref) expect(storedPixelBytes(out).equals(ref), path.basename(f.path)).toBe(true);
+      // Frames of the stored instance decompress to the transcoded file's pixel data.
+      const fr = await getMultipart(`${f.instanceUrl(node.dicomweb)}/frames/1`);
+      const px = storedPixelBytes(out);
+      expect(fr.parts[0]!.body.equals(px.subarray(0, fr.parts[0]!.body.length)), `${path.basename(f.path)} frame`).toBe(true);
+    }
   });
 });

@@ -122,8 +122,19 @@ export async function decodeFrames(part10: Uint8Array, numbers: number[]): Promi
   }
   const frames: Uint8Array[] = [];
   let pi = parsed.pixel.photometricInterpretation;
+  // getFrame (src/pixel/frames.ts) gives the frame exactly as the transcoded file holds it;
+  // decodeFrameValues is the older entry point (colour always as RGB).
+  const getFrame = (mod as Record<string, unknown>).getFrame as
+    | ((p: Pixel.ParsedPart10, frameNumber: number) => Promise<{ bytes: Uint8Array; photometricInterpretation: string }>)
+    | undefined;
   for (const n of numbers) {
     try {
+      if (typeof getFrame === 'function') {
+        const r = await getFrame(parsed, n);
+        frames.push(r.bytes);
+        pi = r.photometricInterpretation;
+        continue;
+      }
       const r = await mod.decodeFrameValues(parsed, n - 1);
       frames.push(new Uint8Array(r.pixels.buffer, r.pixels.byteOffset, r.pixels.byteLength));
       pi = r.photometricInterpretation;

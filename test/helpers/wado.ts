@@ -65,3 +65,32 @@ export async function ensureStored(node: TestNode, file: FileInfo): Promise<void
   const r = await stow(node.dicomweb, [file.bytes]);
   if (r.status !== 200) throw new Error(`STOW of ${file.path} → ${r.status} ${JSON.stringify(r.json)}`);
 }
+
+/**
+ * A synthetic multi-frame instance made from a single-frame native Explicit VR
+ * Little Endian file: `frames` frames, frame k (0-based) = the original pixels
+ * with k added to every 16-bit sample (8-bit: to every byte), new SOPInstanceUID.
+ */
+export async function makeMultiFrame(source: Uint8Array, frames: number, sop: string): Promise<Buffer> {
+  const { default: dcmjs } = await import('dcmjs');
+  const ab = source.buffer.slice(source.byteOffset, source.byteOffset + source.byteLength) as ArrayBuffer;
+  const file = dcmjs.data.DicomMessage.readFile(ab);
+  const ds = parseFile(source);
+  const bits = ds.uint16('x00280100')!;
+  const one = storedPixelBytes(source);
+  const all = Buffer.alloc(one.length * frames);
+  for (let k = 0; k < frames; k++) {
+    const f = Buffer.from(one);
+    if (bits === 16) for (let i = 0; i + 1 < f.length; i += 2) f.writeUInt16LE((f.readUInt16LE(i) + k) & 0xffff, i);
+    else for (let i = 0; i < f.length; i++) f[i] = (f[i]! + k) & 0xff;
+    f.copy(all, k * one.length);
+  }
+  file.dict['7FE00010'] = { vr: bits > 8 ? 'OW' : 'OB', Value: [all.buffer.slice(all.byteOffset, all.byteOffset + all.byteLength)] };
+  file.dict['00280008'] = { vr: 'IS', Value: [frames] };
+  file.dict['00080018'] = { vr: 'UI', Value: [sop] };
+  file.meta['00020003'] = { vr: 'UI', Value: [sop] };
+  for (const tag of Object.keys(file.dict)) if (tag.endsWith('0000')) delete file.dict[tag];
+  const out = new dcmjs.data.DicomDict(file.meta);
+  out.dict = file.dict;
+  return Buffer.from(out.write({ allowInvalidVRLength: true }));
+}
