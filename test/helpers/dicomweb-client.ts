@@ -8,14 +8,12 @@
  * dicomweb-client uses for multipart responses) is installed as the global
  * before a client is created.
  */
-import { createRequire } from 'node:module';
 import { api } from 'dicomweb-client';
+import { installXMLHttpRequest } from './xhr.ts';
 
-const require = createRequire(import.meta.url);
-
+/** The global XMLHttpRequest: xmlhttprequest-ssl behind the fixes of ./xhr.ts. */
 export function installXhrPolyfill(): void {
-  const g = globalThis as { XMLHttpRequest?: unknown };
-  if (!g.XMLHttpRequest) g.XMLHttpRequest = require('xmlhttprequest-ssl');
+  installXMLHttpRequest();
 }
 
 type Options = Record<string, unknown>;
