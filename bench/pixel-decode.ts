@@ -1,0 +1,88 @@
+/**
+ * Pixel decode benchmark (issue 3): decode time per frame for each transfer syntax of the NEMA
+ * WG04 RG3 image (1760 x 1760, 10-bit CR) and of the 512 x 512 CT transfer-syntax matrix, and
+ * rendered-PNG latency.
+ *
+ *   taskset -c 0 npx tsx bench/pixel-decode.ts [--runs N] [--markdown]
+ *
+ * "codec" = the WASM codec call alone (same thread); "decode" = decode() in the same thread
+ * (parse + codec + pixel values); "decode (worker)" = decode() through the guarded worker pool
+ * (copy to the worker and back). Medians of N runs after one warm-up.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { decodeFrameSync, initCodecs } from '../src/pixel/codecs.ts';
+import { decode, closeDefaultPool, parsePart10, renderFrame, transferSyntaxInfo } from '../src/pixel/index.ts';
+import { encapsulatedFrame } from '../src/pixel/parse.ts';
+
+const args = process.argv.slice(2);
+const runs = Number(args[args.indexOf('--runs') + 1]) || 7;
+const markdown = args.includes('--markdown');
+const dicom = path.resolve(import.meta.dirname, '../../shared/data/dicom');
+
+const rg3 = ['RG3_UNC', 'RG3_RLE', 'RG3_JPLL', 'RG3_JPLY', 'RG3_JLSL', 'RG3_JLSN', 'RG3_J2KR', 'RG3_J2KI'].map((n) => path.join(dicom, 'cr-wg04', `${n}.dcm`));
+const ct = fs
+  .readdirSync(path.join(dicom, 'ts-matrix-ct'))
+  .filter((f) => f.startsWith('CTImage.dcm_'))
+  .map((f) => path.join(dicom, 'ts-matrix-ct', f));
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+
+async function time(fn: () => unknown): Promise<number> {
+  await fn(); // warm-up
+  const t: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const t0 = performance.now();
+    await fn();
+    t.push(performance.now() - t0);
+  }
+  return median(t);
+}
+
+interface Row {
+  file: string;
+  ts: string;
+  name: string;
+  size: string;
+  codec?: number;
+  inline: number;
+  worker: number;
+  png?: number;
+  png512?: number;
+}
+
+await initCodecs();
+const rows: Row[] = [];
+for (const file of [...rg3, ...ct]) {
+  const buf = fs.readFileSync(file);
+  const parsed = parsePart10(buf);
+  const p = parsed.pixel;
+  const info = transferSyntaxInfo(parsed.ts.uid)!;
+  const row: Row = { file: path.basename(file), ts: parsed.ts.uid, name: info.name, size: `${p.columns}x${p.rows}`, inline: 0, worker: 0 };
+  if (parsed.ts.encapsulated) {
+    const enc = encapsulatedFrame(parsed, 0);
+    const g = { rows: p.rows, columns: p.columns, samplesPerPixel: p.samplesPerPixel, bitsAllocated: p.bitsAllocated, bitsStored: p.bitsStored, pixelRepresentation: p.pixelRepresentation, photometricInterpretation: p.photometricInterpretation };
+    row.codec = await time(() => decodeFrameSync(parsed.ts.family, enc, g));
+  }
+  row.inline = await time(() => decode(buf, { decoder: 'inline' }));
+  row.worker = await time(() => decode(buf));
+  if (file.includes('RG3')) {
+    row.png = await time(() => renderFrame(buf, 1, { mediaType: 'image/png' }));
+    row.png512 = await time(() => renderFrame(buf, 1, { mediaType: 'image/png', viewport: { vw: 512, vh: 512 } }));
+  }
+  rows.push(row);
+  if (!markdown) console.log(JSON.stringify(row));
+}
+await closeDefaultPool();
+
+const f = (x?: number) => (x === undefined ? '–' : x.toFixed(0));
+if (markdown) {
+  console.log(`Node ${process.version}, ${os.cpus()[0]?.model ?? 'cpu'} (${os.cpus().length} visible), ${new Date().toISOString().slice(0, 16)}Z, median of ${runs}\n`);
+  console.log('| file | transfer syntax | size | codec ms | decode ms (same thread) | decode ms (worker) | PNG full ms | PNG 512 ms |');
+  console.log('|---|---|---|---:|---:|---:|---:|---:|');
+  for (const r of rows) console.log(`| ${r.file.replace('CTImage.dcm_', 'CT ').replace(/TransferSyntax.*$/, '')} | ${r.ts} ${r.name} | ${r.size} | ${f(r.codec)} | ${f(r.inline)} | ${f(r.worker)} | ${f(r.png)} | ${f(r.png512)} |`);
+}
