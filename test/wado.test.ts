@@ -440,3 +440,23 @@ describe('WADO-RS multi-frame and transcoding', () => {
     }
   });
 });
+
+describe('WADO-RS with a damaged archive', () => {
+  it('answers 500 (not a broken stream) when an instance file is missing, and keeps serving', async () => {
+    const src = byName(ctName('LittleEndianExplicitTransferSyntax_1.2.840.10008.1.2.1'));
+    const sop = '1.2.826.0.1.3680043.9.7433.42.2';
+    const mf = await makeMultiFrame(src.bytes, 2, sop);
+    expect((await stow(node.dicomweb, [mf])).status).toBe(200);
+    const [row] = await node.node.ctx.db.query<{ storage_path: string }>('SELECT storage_path FROM instance WHERE sop_instance_uid = $1', [sop]);
+    fs.rmSync(path.join(node.dataDir, row!.storage_path));
+    const base = `${node.dicomweb}/studies/${src.study}/series/${src.series}/instances/${sop}`;
+    for (const [url, accept] of [[base, ALL], [base, undefined], [`${base}/frames/1`, undefined], [`${base}/bulkdata/7FE00010`, undefined]] as const) {
+      const res = await fetch(url, accept ? { headers: { accept } } : {});
+      expect(res.status, url).toBe(500);
+      expect(((await res.json()) as { message: string }).message).toMatch(/cannot be read/);
+    }
+    const ok = byName('RG3_UNC.dcm');
+    await ensureStored(node, ok);
+    expect((await getMultipart(ok.instanceUrl(node.dicomweb), ALL)).parts[0]!.body.equals(ok.bytes)).toBe(true);
+  });
+});

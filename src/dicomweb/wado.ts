@@ -3,8 +3,50 @@
  * data and frames. Instances are served from the archive's files as stored
  * (byte for byte) or, for the default transfer syntax, transcoded by the pixel
  * module; responses are streamed, never assembled in memory.
+ *
+ * Conformance and decisions (PS3.18 8.7 negotiation):
+ * - Retrieve (study, series, instance): multipart/related; type="application/dicom".
+ *   `transfer-syntax=*` sends the stored bytes unchanged. No transfer-syntax
+ *   parameter (also Accept absent, star-slash-star, multipart/related without type)
+ *   means PS3.18's default, Explicit VR Little Endian: instances stored in it go
+ *   out unchanged, the others are transcoded by src/pixel
+ *   (transcodeToExplicitVRLittleEndian); a syntax equal to the stored one sends the
+ *   stored bytes. carpus transcodes to no other syntax. Several Accept ranges are
+ *   tried in order (q, then header order), per instance. Each part carries
+ *   `Content-Type: application/dicom; transfer-syntax=<uid>`.
+ * - A bare `Accept: application/dicom` at instance level gets the single file as
+ *   the body (Content-Type application/dicom; transfer-syntax=...); at study and
+ *   series level, where several instances may answer, it is taken as multipart.
+ * - Partial answers: when some instances of a study or series cannot be sent in
+ *   any acceptable syntax, carpus sends those it can with 206 Partial Content and
+ *   a `Warning: 299 carpus "..."` header saying how many were left out and why
+ *   (PS3.18 10.4.3); when none can, 406 with a message naming the stored syntax
+ *   and pointing to transfer-syntax=*. A transcoding failure at instance level is
+ *   a 406 before anything is sent; in a study or series stream, where the status
+ *   line is already out, the stream is broken off (no closing delimiter) so that
+ *   the client cannot mistake it for a complete answer.
+ * - Metadata: application/dicom+json (application/json, star-slash-star accepted too), an
+ *   array of the instances' DICOM JSON with absolute BulkDataURIs under the
+ *   instance URL (.../bulkdata/7FE00010, .../bulkdata/{seq}/{item}/{tag}), streamed
+ *   from the index page by page. XML metadata: 406.
+ * - Bulk data: one application/octet-stream part (or a bare body for Accept:
+ *   application/octet-stream) with the value in little endian (Explicit VR Big
+ *   Endian values byte-swapped per VR; deflated files inflated). Encapsulated
+ *   Pixel Data: decompressed by the pixel module into one part (frames one after
+ *   another, Explicit VR Little Endian layout); or, when the client accepts the
+ *   compressed media type (image/jpeg, image/jls, image/jp2, image/dicom-rle) or
+ *   transfer-syntax=*, the compressed frames as stored, one part per frame; 406
+ *   when neither is possible.
+ * - Frames: comma-separated 1-based list (400 when malformed, 404 beyond
+ *   NumberOfFrames or the stored value); one part per frame, in the asked order.
+ *   Native data: Rows*Columns*SamplesPerPixel*BitsAllocated/8 bytes per frame,
+ *   little endian, planar configuration as stored; BitsAllocated 1 is not
+ *   supported (406). Compressed data: decoded by the pixel module (getFrame: the
+ *   bytes the transcoded file would hold), or the stored bitstream as above.
+ * - 404 for unknown UIDs and for an instance or series addressed under a study or
+ *   series it does not belong to; 400 for a UID that is not a UID; 406 for Accept
+ *   values that cannot be produced. Errors are application/json {error, message}.
  */
-import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -196,7 +238,15 @@ async function retrieve(ctx: NodeContext, req: FastifyRequest, reply: FastifyRep
   const outSyntax = (p: { row: InstanceRow; option: InstanceOption }) => (p.option.transferSyntax === '*' ? p.row.transfer_syntax_uid : p.option.transferSyntax);
   const body = async (p: { row: InstanceRow; option: InstanceOption }): Promise<{ body: AsyncIterable<Uint8Array> | Uint8Array; length?: number }> => {
     if (outSyntax(p) === p.row.transfer_syntax_uid) {
-      return { body: fs.createReadStream(ctx.archive.files.absolute(p.row.storage_path)), length: Number(p.row.size_bytes) };
+      // Opened here, so that a missing file is an error before its part starts.
+      let fh: fsp.FileHandle;
+      try {
+        fh = await fsp.open(ctx.archive.files.absolute(p.row.storage_path), 'r');
+      } catch (err) {
+        ctx.log.error({ err: errInfo(err), SOPInstanceUID: p.row.sop_instance_uid }, 'stored file unreadable');
+        throw new WadoError(500, 'the stored file of this instance cannot be read');
+      }
+      return { body: fh.createReadStream(), length: Number(p.row.size_bytes) };
     }
     const stored = await readStored(ctx, p.row);
     try {
@@ -396,6 +446,9 @@ async function bulkdata(ctx: NodeContext, req: FastifyRequest<{ Params: Params }
   const inst = openInstance(bytes);
   const { element, ds, tag } = findElement(inst, path);
   const isPixel = path.tags.length === 1 && tag === '7FE00010';
+  if (!isPixel && element.encapsulatedPixelData) {
+    throw new WadoError(406, 'compressed pixel data inside a sequence item (e.g. an icon image) is not offered as bulk data');
+  }
   if (isPixel && element.encapsulatedPixelData) {
     const { option, parts } = await framesOf(ctx, row!, bytes, 'all', options);
     if (option.form === 'uncompressed') {
