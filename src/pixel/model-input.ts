@@ -116,7 +116,7 @@ export interface TensorSpec {
 }
 
 export interface Tensor {
-  dims: [number, number, number, number];
+  dims: number[];
   data: Float32Array;
 }
 
@@ -159,4 +159,142 @@ export function modelImageFromDecoded(img: DecodedImage, frameIndex = 0): FloatI
   const data = new Float32Array(n);
   for (let i = 0; i < n; i++) data[i] = (pres.data[3 * i]! * 0.299 + pres.data[3 * i + 1]! * 0.587 + pres.data[3 * i + 2]! * 0.114) / 255;
   return { width: img.columns, height: img.rows, data };
+}
+
+// ------------------------------------------------------------------ docs/model-input.md 3 and 4
+
+/** Model-input constants of hand-segmenter 1.0.0 and ridgenet 1.0.0 (docs/model-input.md). */
+export const MODEL_INPUT = { segSize: 128, workSize: 256, cropMargin: 8, ridgeSize: 128, unknownSex: 0.5 } as const;
+
+/** Segmenter input `image` [1,1,128,128]: resize(img, 128, 128), no normalisation. */
+export function segmenterInput(img: FloatImage): Tensor {
+  return toModelTensor(img, { width: MODEL_INPUT.segSize, height: MODEL_INPUT.segSize });
+}
+
+/**
+ * Largest 8-connected component of a binary image (row-major, width x height). Ties: the
+ * component whose first pixel in row-major order comes first. Empty input gives an empty mask.
+ */
+export function largestComponent(b: Uint8Array, width: number, height: number): Uint8Array {
+  const labels = new Int32Array(width * height);
+  const stack = new Int32Array(width * height);
+  let best = 0;
+  let bestSize = 0;
+  let n = 0;
+  for (let start = 0; start < b.length; start++) {
+    if (!b[start] || labels[start]) continue;
+    n++;
+    labels[start] = n;
+    let sp = 0;
+    stack[sp++] = start;
+    let size = 0;
+    while (sp > 0) {
+      const p = stack[--sp]!;
+      size++;
+      const y = (p / width) | 0;
+      const x = p - y * width;
+      for (let dy = -1; dy <= 1; dy++) {
+        const yy = y + dy;
+        if (yy < 0 || yy >= height) continue;
+        for (let dx = -1; dx <= 1; dx++) {
+          const xx = x + dx;
+          if (xx < 0 || xx >= width) continue;
+          const q = yy * width + xx;
+          if (b[q] && !labels[q]) {
+            labels[q] = n;
+            stack[sp++] = q;
+          }
+        }
+      }
+    }
+    if (size > bestSize) {
+      best = n;
+      bestSize = size;
+    }
+  }
+  const out = new Uint8Array(width * height);
+  if (best === 0) return out;
+  for (let i = 0; i < out.length; i++) out[i] = labels[i] === best ? 1 : 0;
+  return out;
+}
+
+export interface HandMask {
+  /** 256 x 256 float32 0/1. */
+  mask: FloatImage;
+  /** False when the segmenter found nothing and the mask is all ones (log it). */
+  segmented: boolean;
+}
+
+/** Segmenter logits [128*128] to the 256 x 256 hand mask (docs/model-input.md 4, steps 1-3). */
+export function maskFromLogits(logits: Float32Array): HandMask {
+  const s = MODEL_INPUT.segSize;
+  const w = MODEL_INPUT.workSize;
+  if (logits.length !== s * s) throw new PixelError('bad-parameter', `Expected ${s * s} logits, got ${logits.length}`);
+  const b = new Uint8Array(s * s);
+  for (let i = 0; i < b.length; i++) b[i] = logits[i]! > 0 ? 1 : 0;
+  const lc = largestComponent(b, s, s);
+  if (!lc.some((v) => v)) return { mask: { width: w, height: w, data: new Float32Array(w * w).fill(1) }, segmented: false };
+  const up = resizeBilinear({ width: s, height: s, data: Float32Array.from(lc) }, w, w);
+  const data = new Float32Array(w * w);
+  for (let i = 0; i < data.length; i++) data[i] = up.data[i]! >= 0.5 ? 1 : 0;
+  return { mask: { width: w, height: w, data }, segmented: true };
+}
+
+export interface CropBox {
+  top: number;
+  left: number;
+  side: number;
+}
+
+/** Square crop box around the mask on the 256 grid (docs/model-input.md 4, step 5). */
+export function cropBox(mask: FloatImage): CropBox {
+  let r0 = -1, r1 = -1, c0 = mask.width, c1 = -1;
+  for (let y = 0; y < mask.height; y++) {
+    for (let x = 0; x < mask.width; x++) {
+      if (!mask.data[y * mask.width + x]) continue;
+      if (r0 < 0) r0 = y;
+      r1 = y;
+      if (x < c0) c0 = x;
+      if (x > c1) c1 = x;
+    }
+  }
+  if (r0 < 0) throw new PixelError('bad-parameter', 'Empty mask: no crop box');
+  const h = r1 - r0 + 1;
+  const w = c1 - c0 + 1;
+  const side = Math.max(h, w) + 2 * MODEL_INPUT.cropMargin;
+  return { top: r0 - Math.floor((side - h) / 2), left: c0 - Math.floor((side - w) / 2), side };
+}
+
+export interface RidgeInput {
+  tensor: Tensor;
+  box: CropBox;
+  /** work = resize(img, 256, 256) (for Grad-CAM overlays). */
+  work: FloatImage;
+}
+
+/**
+ * RidgeNet input `image` [1,1,size,size] from the image and the hand mask (docs/model-input.md 4,
+ * steps 4-7). `size` comes from the model card (default MODEL_INPUT.ridgeSize).
+ */
+export function ridgenetInput(img: FloatImage, mask: FloatImage, size: number = MODEL_INPUT.ridgeSize): RidgeInput {
+  const w = MODEL_INPUT.workSize;
+  const work = resizeBilinear(img, w, w);
+  const box = cropBox(mask);
+  const crop = new Float32Array(box.side * box.side);
+  for (let y = 0; y < box.side; y++) {
+    const sy = box.top + y;
+    if (sy < 0 || sy >= w) continue;
+    for (let x = 0; x < box.side; x++) {
+      const sx = box.left + x;
+      if (sx < 0 || sx >= w) continue;
+      crop[y * box.side + x] = work.data[sy * w + sx]! * mask.data[sy * w + sx]!;
+    }
+  }
+  const tensor = toModelTensor({ width: box.side, height: box.side, data: crop }, { width: size, height: size });
+  return { tensor, box, work };
+}
+
+/** Sex input [1,1]: 1 male, 0 female, 0.5 unknown. */
+export function sexInput(male: boolean | undefined): Tensor {
+  return { dims: [1, 1], data: Float32Array.of(male === undefined ? MODEL_INPUT.unknownSex : male ? 1 : 0) };
 }
