@@ -166,3 +166,24 @@ export function cardValMae(card: ModelCard): number | undefined {
   }
   return undefined;
 }
+
+/** Height (= width) of a square NCHW input declared by the card, when numeric. */
+export function cardInputSize(card: ModelCard, input: string): number | undefined {
+  const io = (card.inputs ?? (card.input ? [card.input] : [])).find((i) => i.name === input);
+  const shape = io?.shape;
+  if (!shape || shape.length !== 4) return undefined;
+  const h = shape[2];
+  const w = shape[3];
+  if (typeof h !== 'number' || typeof w !== 'number') return undefined;
+  if (h !== w) throw new ModelBundleError('card-invalid', `Model card of ${card.name} ${card.version}: input "${input}" is ${h}x${w}, a square input is expected`);
+  return h;
+}
+
+/** Working grid and crop margin from the segmenter card's postprocessing, when given. */
+export function cardCropGeometry(card: ModelCard): { work?: number; margin?: number } {
+  const crop = (card as { postprocessing?: { crop?: { grid?: unknown; margin?: unknown } } }).postprocessing?.crop;
+  const out: { work?: number; margin?: number } = {};
+  if (typeof crop?.grid === 'number' && Number.isInteger(crop.grid) && crop.grid > 0) out.work = crop.grid;
+  if (typeof crop?.margin === 'number' && Number.isInteger(crop.margin) && crop.margin >= 0) out.margin = crop.margin;
+  return out;
+}

@@ -4,7 +4,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import type { DecodePool, FloatImage } from '../pixel/index.ts';
-import { loadBundle, defaultModelsDir, type ModelBundle } from './card.ts';
+import { loadBundle, defaultModelsDir, cardCropGeometry, cardInputSize, type ModelBundle } from './card.ts';
 import { BatchQueue, type BatchQueueStats } from './batch-queue.ts';
 import { checkAge, checkDicom, checkMask, DEFAULT_LIMITS, type MaskQuality, type PlausibilityLimits, type Rejection } from './checks.ts';
 import { InferenceInputError } from './errors.ts';
@@ -16,12 +16,11 @@ import {
   maskBounds,
   maskFromLogits,
   ridgeInput,
-  RIDGE_SIZE,
-  SEG_SIZE,
+  DEFAULT_GEOMETRY,
   segmenterInput,
-  WORK_SIZE,
   workImage,
   type CropBox,
+  type Geometry,
 } from './preprocess.ts';
 import { createSession, ort, parseProviders, parseThreads, silentLogger, type InferenceLogger, type OrtSession } from './session.ts';
 
@@ -173,6 +172,8 @@ export class BoneAgeEngine {
   private readonly ridgeQueue: BatchQueue<RidgeIn, RidgeOut>;
   private closed = false;
   private warmUpMs: number | null = null;
+  /** Grid sizes from the cards. */
+  readonly geometry: Geometry;
 
   private constructor(
     readonly segmenter: ModelBundle,
@@ -190,6 +191,13 @@ export class BoneAgeEngine {
     private readonly log: InferenceLogger,
     private readonly decoder: DecodePool | 'inline' | undefined,
   ) {
+    const crop = cardCropGeometry(segmenter.card);
+    this.geometry = {
+      seg: cardInputSize(segmenter.card, 'image') ?? DEFAULT_GEOMETRY.seg,
+      work: crop.work ?? DEFAULT_GEOMETRY.work,
+      margin: crop.margin ?? DEFAULT_GEOMETRY.margin,
+      ridge: cardInputSize(ridgenet.card, 'image') ?? DEFAULT_GEOMETRY.ridge,
+    };
     const q = { maxBatch, concurrency, maxQueued };
     this.segQueue = new BatchQueue((items) => this.runSegmenter(items), q);
     this.ridgeQueue = new BatchQueue((items) => this.runRidge(items), q);
@@ -243,8 +251,9 @@ export class BoneAgeEngine {
   /** One run of each model on a blank input (first-run allocations, CUDA kernels). */
   async warmUp(): Promise<number> {
     const t0 = performance.now();
-    await this.runSegmenter([new Float32Array(SEG_SIZE * SEG_SIZE)]);
-    await this.runRidge([{ image: new Float32Array(RIDGE_SIZE * RIDGE_SIZE), sex: 0.5 }]);
+    const g = this.geometry;
+    await this.runSegmenter([new Float32Array(g.seg * g.seg)]);
+    await this.runRidge([{ image: new Float32Array(g.ridge * g.ridge), sex: 0.5 }]);
     this.warmUpMs = ms(t0);
     return this.warmUpMs;
   }
@@ -273,17 +282,19 @@ export class BoneAgeEngine {
 
   private async runSegmenter(items: Float32Array[]): Promise<SegOut[]> {
     const n = items.length;
-    const plane = SEG_SIZE * SEG_SIZE;
+    const S = this.geometry.seg;
+    const plane = S * S;
     const x = new Float32Array(n * plane);
     items.forEach((it, i) => x.set(it, i * plane));
-    const out = await this.segSession.run({ image: new ort.Tensor('float32', x, [n, 1, SEG_SIZE, SEG_SIZE]) });
+    const out = await this.segSession.run({ image: new ort.Tensor('float32', x, [n, 1, S, S]) });
     const logits = out.logits!.data as Float32Array;
     return items.map((_, i) => ({ logits: logits.slice(i * plane, (i + 1) * plane) }));
   }
 
   private async runRidge(items: RidgeIn[]): Promise<RidgeOut[]> {
     const n = items.length;
-    const plane = RIDGE_SIZE * RIDGE_SIZE;
+    const R = this.geometry.ridge;
+    const plane = R * R;
     const x = new Float32Array(n * plane);
     const s = new Float32Array(n);
     items.forEach((it, i) => {
@@ -291,7 +302,7 @@ export class BoneAgeEngine {
       s[i] = it.sex;
     });
     const out = await this.ridgeSession.run({
-      image: new ort.Tensor('float32', x, [n, 1, RIDGE_SIZE, RIDGE_SIZE]),
+      image: new ort.Tensor('float32', x, [n, 1, R, R]),
       sex: new ort.Tensor('float32', s, [n, 1]),
     });
     const age = out.bone_age_months!.data as Float32Array;
@@ -370,27 +381,28 @@ export class BoneAgeEngine {
     const sex: Sex = opts.sex ?? 'unknown';
 
     // Segment: resize, segmenter, largest component, mask, crop box, RidgeNet input.
+    const g = this.geometry;
     let t = performance.now();
-    const segIn = segmenterInput(image);
-    const work = workImage(image);
+    const segIn = segmenterInput(image, g.seg);
+    const work = workImage(image, g.work);
     const { logits } = await this.segQueue.submit(segIn);
-    const m = maskFromLogits(logits);
-    const bounds = maskBounds(m.mask256)!;
-    const box = cropBox(bounds);
+    const m = maskFromLogits(logits, g.seg, g.work);
+    const bounds = maskBounds(m.mask256, g.work)!;
+    const box = cropBox(bounds, g.margin);
     const bh = bounds.r1 - bounds.r0 + 1;
     const bw = bounds.c1 - bounds.c0 + 1;
     const mask: MaskQuality = {
-      areaFraction: bounds.area / (WORK_SIZE * WORK_SIZE),
+      areaFraction: bounds.area / (g.work * g.work),
       componentCount: m.components.count,
       largestComponentShare: m.components.foreground > 0 ? m.components.largestSize / m.components.foreground : 0,
-      boxAspect: ((bh / WORK_SIZE) * height) / ((bw / WORK_SIZE) * width),
+      boxAspect: (bh * height) / (bw * width),
       boxFill: bounds.area / (bh * bw),
-      boxFraction: (bh * bw) / (WORK_SIZE * WORK_SIZE),
+      boxFraction: (bh * bw) / (g.work * g.work),
       empty: m.empty,
     };
     if (m.empty) this.log.warn('inference: the segmenter found no hand (empty mask)');
     const maskRej = checkMask(mask, this.limits);
-    const rIn = ridgeInput(work, m.mask256, box);
+    const rIn = ridgeInput(work, m.mask256, box, g.ridge, g.work);
     timings.segment = ms(t);
 
     if (maskRej && !opts.keepRejectedEstimate) {
@@ -419,7 +431,7 @@ export class BoneAgeEngine {
     if (opts.heatmap ?? true) {
       t = performance.now();
       const cam = gradCam(r.features, r.grad, r.channels, r.fh, r.fw);
-      const mapped = camToImage(cam, r.fh, r.fw, box, width, height);
+      const mapped = camToImage(cam, r.fh, r.fw, box, width, height, g.ridge, g.work);
       heatmap = { width, height, data: mapped.data };
       timings.heatmap = ms(t);
     }

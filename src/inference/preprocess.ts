@@ -9,7 +9,18 @@ import { resizeFast } from './upsample.ts';
 export const SEG_SIZE = 128;
 export const WORK_SIZE = 256;
 export const CROP_MARGIN = 8;
-export const RIDGE_SIZE = 160;
+/** Default only: the RidgeNet input size is read from its card (160 in early drafts, 128 now). */
+export const RIDGE_SIZE = 128;
+
+/** The grid sizes of the pipeline (from the model cards; defaults per docs/model-input.md). */
+export interface Geometry {
+  seg: number;
+  work: number;
+  margin: number;
+  ridge: number;
+}
+
+export const DEFAULT_GEOMETRY: Geometry = { seg: SEG_SIZE, work: WORK_SIZE, margin: CROP_MARGIN, ridge: RIDGE_SIZE };
 
 export interface CropBox {
   top: number;
@@ -28,8 +39,8 @@ export interface Components {
 }
 
 /** `resize(img, 128, 128)` as the segmenter's [1,1,128,128] input. */
-export function segmenterInput(img: FloatImage): Float32Array {
-  return resizeBilinear(img, SEG_SIZE, SEG_SIZE).data;
+export function segmenterInput(img: FloatImage, size = SEG_SIZE): Float32Array {
+  return resizeBilinear(img, size, size).data;
 }
 
 /**
@@ -89,17 +100,18 @@ export interface MaskResult {
 }
 
 /** docs/model-input.md 4.1-4.3. */
-export function maskFromLogits(logits: Float32Array): MaskResult {
-  const n = SEG_SIZE * SEG_SIZE;
+export function maskFromLogits(logits: Float32Array, segSize = SEG_SIZE, workSize = WORK_SIZE): MaskResult {
+  const n = segSize * segSize;
+  if (logits.length !== n) throw new Error(`segmenter logits have ${logits.length} values, ${n} expected`);
   const b = new Uint8Array(n);
   for (let i = 0; i < n; i++) b[i] = logits[i]! > 0 ? 1 : 0;
-  const components = largestComponent(b, SEG_SIZE, SEG_SIZE);
+  const components = largestComponent(b, segSize, segSize);
   if (components.largestSize === 0) {
-    return { mask256: new Float32Array(WORK_SIZE * WORK_SIZE).fill(1), components, empty: true };
+    return { mask256: new Float32Array(workSize * workSize).fill(1), components, empty: true };
   }
   const f = new Float32Array(n);
   for (let i = 0; i < n; i++) f[i] = components.largest[i]!;
-  const m = resizeBilinear({ width: SEG_SIZE, height: SEG_SIZE, data: f }, WORK_SIZE, WORK_SIZE).data;
+  const m = resizeBilinear({ width: segSize, height: segSize, data: f }, workSize, workSize).data;
   const mask256 = new Float32Array(m.length);
   for (let i = 0; i < m.length; i++) mask256[i] = m[i]! >= 0.5 ? 1 : 0;
   return { mask256, components, empty: false };
@@ -114,6 +126,7 @@ export interface Bounds {
 }
 
 export function maskBounds(mask: Float32Array, size = WORK_SIZE): Bounds | undefined {
+  if (mask.length !== size * size) throw new Error(`mask has ${mask.length} values, ${size * size} expected`);
   let r0 = size;
   let r1 = -1;
   let c0 = size;
@@ -134,28 +147,28 @@ export function maskBounds(mask: Float32Array, size = WORK_SIZE): Bounds | undef
 }
 
 /** docs/model-input.md 4.5 (floor division, as Python's //). */
-export function cropBox(b: Bounds): CropBox {
+export function cropBox(b: Bounds, margin = CROP_MARGIN): CropBox {
   const h = b.r1 - b.r0 + 1;
   const w = b.c1 - b.c0 + 1;
-  const side = Math.max(h, w) + 2 * CROP_MARGIN;
+  const side = Math.max(h, w) + 2 * margin;
   return { top: b.r0 - Math.floor((side - h) / 2), left: b.c0 - Math.floor((side - w) / 2), side };
 }
 
 /** `resize(img, 256, 256)`: the working grid. */
-export function workImage(img: FloatImage): Float32Array {
-  return resizeBilinear(img, WORK_SIZE, WORK_SIZE).data;
+export function workImage(img: FloatImage, workSize = WORK_SIZE): Float32Array {
+  return resizeBilinear(img, workSize, workSize).data;
 }
 
 /** docs/model-input.md 4.4, 4.6, 4.7: the RidgeNet [1,1,160,160] input. */
-export function ridgeInput(work: Float32Array, mask256: Float32Array, box: CropBox, size = RIDGE_SIZE): Float32Array {
+export function ridgeInput(work: Float32Array, mask256: Float32Array, box: CropBox, size = RIDGE_SIZE, workSize = WORK_SIZE): Float32Array {
   const { top, left, side } = box;
   const canvas = new Float32Array(side * side);
   const y0 = Math.max(top, 0);
   const x0 = Math.max(left, 0);
-  const y1 = Math.min(top + side, WORK_SIZE);
-  const x1 = Math.min(left + side, WORK_SIZE);
+  const y1 = Math.min(top + side, workSize);
+  const x1 = Math.min(left + side, workSize);
   for (let y = y0; y < y1; y++) {
-    const src = y * WORK_SIZE;
+    const src = y * workSize;
     const dst = (y - top) * side - left;
     for (let x = x0; x < x1; x++) canvas[dst + x] = Math.fround(work[src + x]! * mask256[src + x]!);
   }
@@ -187,19 +200,19 @@ export function gradCam(features: Float32Array, grad: Float32Array, channels: nu
  * to the crop box (side x side) on the 256 grid, zero outside the box, then the 256 grid to the
  * radiograph's rows x columns (the inverse squash), and scale to [0,1] (max = 1 unless all 0).
  */
-export function camToImage(cam: Float32Array, fh: number, fw: number, box: CropBox, width: number, height: number, inputSize = RIDGE_SIZE): { data: Float32Array; max: number } {
+export function camToImage(cam: Float32Array, fh: number, fw: number, box: CropBox, width: number, height: number, inputSize = RIDGE_SIZE, workSize = WORK_SIZE): { data: Float32Array; max: number } {
   const atInput = resizeBilinear({ width: fw, height: fh, data: cam }, inputSize, inputSize);
   const atBox = resizeBilinear(atInput, box.side, box.side).data;
-  const grid = new Float32Array(WORK_SIZE * WORK_SIZE);
+  const grid = new Float32Array(workSize * workSize);
   const y0 = Math.max(box.top, 0);
   const x0 = Math.max(box.left, 0);
-  const y1 = Math.min(box.top + box.side, WORK_SIZE);
-  const x1 = Math.min(box.left + box.side, WORK_SIZE);
+  const y1 = Math.min(box.top + box.side, workSize);
+  const x1 = Math.min(box.left + box.side, workSize);
   for (let y = y0; y < y1; y++) {
     const src = (y - box.top) * box.side - box.left;
-    for (let x = x0; x < x1; x++) grid[y * WORK_SIZE + x] = atBox[src + x]!;
+    for (let x = x0; x < x1; x++) grid[y * workSize + x] = atBox[src + x]!;
   }
-  const full = resizeFast({ width: WORK_SIZE, height: WORK_SIZE, data: grid }, width, height).data;
+  const full = resizeFast({ width: workSize, height: workSize, data: grid }, width, height).data;
   let max = 0;
   for (let i = 0; i < full.length; i++) {
     const v = full[i]!;
