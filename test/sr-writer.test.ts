@@ -154,6 +154,7 @@ describe('heat-map Secondary Capture', () => {
     expect(sc.Columns).toBe(1514);
     expect(sc.Rows).toBeGreaterThan(2044);
     expect(sc.Laterality).toBe('L');
+    expect(sc.LossyImageCompression).toBe('01'); // the JPEG source was lossy: so is everything derived from it
     expect(sc.DerivationDescription).toMatch(/heat map/);
     expect(asArray(sc.SourceImageSequence)[0]).toMatchObject({ ReferencedSOPClassUID: src.SOPClassUID, ReferencedSOPInstanceUID: src.SOPInstanceUID });
   });
@@ -216,6 +217,30 @@ describe('variants', () => {
       if (saved === undefined) delete process.env.CARPUS_UID_ROOT;
       else process.env.CARPUS_UID_ROOT = saved;
     }
+  });
+
+  it('from a real lossless MONOCHROME1 CR (NEMA WG04 RG3, an adult): bone-bright background, lossless SC, no SDS beyond the table', async () => {
+    const src = fs.readFileSync(path.resolve(projectRoot, '../shared/data/dicom/cr-wg04/RG3_UNC.dcm'));
+    const r = await writeBoneAgeReports(src, sampleResult(1760, 1760, { boneAgeMonths: 216 }), { overrides: { now: FIXTURE.now } });
+    expect(r.numbers.chronologicalAgeSource).toBe('birth-date');
+    expect(r.numbers.sds).toBeUndefined();
+    expect(r.numbers.notComputedReason).toMatch(/beyond the Greulich-Pyle SD table/);
+    const sc = naturalize(r.sc.part10);
+    expect(sc.LossyImageCompression).toBe('00');
+    expect(sc.Laterality).toBe('R');
+    expect(dciodvfy(write(path.join(dir, 'rg3-sc.dcm'), r.sc.part10))).toEqual({ errors: [], warnings: [] });
+    expect(dciodvfy(write(path.join(dir, 'rg3-sr.dcm'), r.sr.part10)).errors).toEqual([]);
+    // MONOCHROME1 presented bone bright: the directly exposed area left of the leg comes out dark,
+    // the bone (tibia shaft) bright.
+    const px = new Uint8Array(asArray(sc.PixelData)[0] as unknown as ArrayBuffer);
+    const band = (sc.Rows as number) - 1760;
+    const mean = (x0: number, y0: number) => {
+      let sum = 0;
+      for (let d = 0; d < 20; d++) sum += px[((band + y0 + d) * 1760 + x0 + d) * 3]!;
+      return sum / 20;
+    };
+    expect(mean(560, 200)).toBeLessThan(60);
+    expect(mean(1000, 200)).toBeGreaterThan(150);
   });
 
   it('rejects a heat map of the wrong geometry and a bad model identity', async () => {

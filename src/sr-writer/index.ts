@@ -46,7 +46,7 @@ export async function writeBoneAgeReports(sourcePart10: Uint8Array, result: Bone
   const root = uidRoot(opts.uidRoot);
   const o = opts.overrides ?? {};
   const now = o.now ?? new Date();
-  const { dict } = readPart10(sourcePart10);
+  const { meta, dict } = readPart10(sourcePart10);
   const need = (tag: string, name: string) => {
     const v = dictStr(dict, tag);
     if (!v) throw new Error(`source has no ${name} (${tag})`);
@@ -70,10 +70,11 @@ export async function writeBoneAgeReports(sourcePart10: Uint8Array, result: Bone
     tracking: o.trackingUid ?? newUid(root),
   };
 
-  const gray = await sourceGray(sourcePart10);
+  const gray = await sourceGray(sourcePart10, opts.decoder ?? 'inline');
   const image = await composeImage(gray, result, numbers);
   const scBytes = buildSc({
     source: dict,
+    sourceTransferSyntaxUid: dictStr(meta, '00020010'),
     sourceRef,
     image,
     result,

@@ -6,7 +6,7 @@
  */
 import sharp from 'sharp';
 import type { DcmjsDict } from 'dcmjs';
-import { decode, present } from '../pixel/index.ts';
+import { decode, present, type DecodePool } from '../pixel/index.ts';
 import { COLOUR_LUT, colourAt, hex } from './colormap.ts';
 import { copyTags, dicomDateTime, dictStr, toDict, writePart10, PATIENT_STUDY_TAGS, PATIENT_STUDY_TYPE2, type Naturalized } from './dataset.ts';
 import { CODES } from './codes.ts';
@@ -27,8 +27,8 @@ export interface GrayImage {
 }
 
 /** The source's first frame as a bone-bright grey image in [0,1]. */
-export async function sourceGray(part10: Uint8Array): Promise<GrayImage> {
-  const img = await decode(part10, { frames: [1], decoder: 'inline' });
+export async function sourceGray(part10: Uint8Array, decoder: DecodePool | 'inline' = 'inline'): Promise<GrayImage> {
+  const img = await decode(part10, { frames: [1], decoder });
   const pres = present(
     { rows: img.rows, columns: img.columns, samplesPerPixel: img.samplesPerPixel, photometricInterpretation: img.photometricInterpretation, bitsStored: img.bitsStored, module: img.module },
     img.frames[0]!,
@@ -64,7 +64,17 @@ export function blend(gray: GrayImage, heat: Heatmap): Uint8Array {
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 
 export function verdictText(n: AgeAssessment): string {
-  if (!n.verdict) return `SDS not computed (${n.notComputedReason ?? 'unknown reason'})`;
+  if (!n.verdict) {
+    const r = n.notComputedReason ?? '';
+    const why = /sex unknown/.test(r)
+      ? 'sex unknown'
+      : n.chronologicalAgeMonths === undefined
+        ? 'chronological age unknown'
+        : /beyond/.test(r)
+          ? 'age outside the Greulich-Pyle SD table'
+          : 'see the report';
+    return `SDS not computed: ${why}`;
+  }
   const sds = `${n.sds! >= 0 ? '+' : ''}${n.sds!.toFixed(2)}`;
   const v = n.verdict === 'normal' ? 'within \u00b12 SD' : n.verdict === 'delayed' ? 'DELAYED (< \u22122 SD)' : 'ADVANCED (> +2 SD)';
   return `SDS ${sds} (Greulich-Pyle, ${n.sdMonths!.toFixed(2)} mo SD): ${v}`;
@@ -93,7 +103,10 @@ export function headerSvg(width: number, result: BoneAgeResult, n: AgeAssessment
   ];
   let y = pad;
   const textEls: string[] = [];
-  for (const l of lines) {
+  for (const [i, l] of lines.entries()) {
+    // Shrink a line that would run into the legend (DejaVu Sans averages < 0.62 em per glyph).
+    const room = i === 0 ? width - 2 * pad : width - legendW - 3 * pad;
+    l.size = Math.max(8, Math.min(l.size, Math.floor(room / (0.62 * [...l.text].length))));
     y += l.size;
     textEls.push(
       `<text x="${pad}" y="${y}" font-family="DejaVu Sans, Liberation Sans, sans-serif" font-size="${l.size}" fill="${l.fill}"${l.weight ? ` font-weight="${l.weight}"` : ''}>${esc(l.text)}</text>`,
@@ -141,8 +154,18 @@ export async function toPng(img: ComposedImage): Promise<Buffer> {
   return sharp(img.rgb, { raw: { width: img.width, height: img.height, channels: 3 } }).png({ compressionLevel: 9 }).toBuffer();
 }
 
+/** Lossy transfer syntaxes (JPEG baseline/extended/lossy JPEG-LS/JPEG 2000/HTJ2K, MPEG, HEVC). */
+const LOSSY_TS = /^1\.2\.840\.10008\.1\.2\.4\.(50|51|81|91|101|102|103|104|105|106|107|108|203)$/;
+
+/** Whether the source has ever been lossy compressed (then the derived image must say so too, PS3.3 C.7.6.1.1.5). */
+export function sourceWasLossy(dict: DcmjsDict, transferSyntaxUid: string | undefined): boolean {
+  return dictStr(dict, '00282110') === '01' || (transferSyntaxUid !== undefined && LOSSY_TS.test(transferSyntaxUid));
+}
+
 export interface ScInput {
   source: DcmjsDict;
+  /** The source's transfer syntax (from its file meta information). */
+  sourceTransferSyntaxUid?: string;
   sourceRef: { classUid: string; instanceUid: string };
   image: ComposedImage;
   result: BoneAgeResult;
@@ -207,6 +230,12 @@ export function buildSc(inp: ScInput): Buffer {
     HighBit: 7,
     PixelRepresentation: 0,
   };
+  if (sourceWasLossy(inp.source, inp.sourceTransferSyntaxUid)) {
+    nat.LossyImageCompression = '01';
+    const method = inp.source['00282114']?.Value?.map(String).filter(Boolean) ?? [];
+    if (method.length) nat.LossyImageCompressionMethod = method;
+    else if (inp.sourceTransferSyntaxUid && /^1\.2\.840\.10008\.1\.2\.4\.5[01]$/.test(inp.sourceTransferSyntaxUid)) nat.LossyImageCompressionMethod = 'ISO_10918_1';
+  }
   const body = dictStr(inp.source, '00180015');
   if (body) nat.BodyPartExamined = body;
   const dict = toDict(nat, base);

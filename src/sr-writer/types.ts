@@ -2,6 +2,7 @@
  * The interface between inference (which fills a BoneAgeResult) and the report writers
  * (which turn it into a TID 1500 Structured Report and an RGB Secondary Capture heat map).
  */
+import type { DecodePool } from '../pixel/index.ts';
 
 export type Sex = 'M' | 'F' | 'unknown';
 
@@ -72,6 +73,12 @@ export interface WriterOverrides {
 }
 
 export interface WriteOptions {
+  /**
+   * Where the source radiograph is decoded for the SC background: a DecodePool from src/pixel
+   * (worker threads with a time limit: use it for archive input in the server) or 'inline'
+   * (default; same thread, no time limit).
+   */
+  decoder?: DecodePool | 'inline';
   /** UID root (default: env CARPUS_UID_ROOT, else 2.25 UUID-derived UIDs). */
   uidRoot?: string;
   /** Series numbers of the new series (default 9901 for the SR, 9902 for the SC). */
