@@ -1,7 +1,11 @@
 import fs from 'node:fs';
 import dcmjs from 'dcmjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import os from 'node:os';
+import path from 'node:path';
 import { parseInstance } from '../src/dicom/part10.ts';
+import { openDb } from '../src/db/index.ts';
+import { migrate, SQL_DIR } from '../src/db/migrate.ts';
 import { startTestNode, stow, sharedDicomFiles, type TestNode } from './helpers/node.ts';
 
 const { DicomMetaDictionary, DicomDict } = dcmjs.data;
@@ -446,5 +450,57 @@ describe('QIDO-RS errors and status codes', () => {
     const r = await qido('/studies?PatientName=doe%5Ejohn&fuzzymatching=true');
     expect(uids(r)).toEqual([S.B]);
     expect(r.headers.get('warning')).toMatch(/^299 carpus: "The fuzzymatching parameter is not supported/);
+  });
+});
+
+describe('QIDO-RS computed attributes', () => {
+  it('stay exact when rows are deleted (triggers of sql/002_qido.sql)', async () => {
+    const F = `${ROOT}.2.6`;
+    const base = { StudyInstanceUID: F, PatientName: 'Counter^Carl', PatientID: 'QIDO-COUNT', StudyDate: '19990101' };
+    const files = [
+      { ...base, SeriesInstanceUID: `${ROOT}.3.61`, Modality: 'CR', SeriesNumber: 1, SOPClassUID: CR, SOPInstanceUID: `${ROOT}.4.61`, InstanceNumber: 1 },
+      { ...base, SeriesInstanceUID: `${ROOT}.3.61`, Modality: 'CR', SeriesNumber: 1, SOPClassUID: CR, SOPInstanceUID: `${ROOT}.4.62`, InstanceNumber: 2 },
+      { ...base, SeriesInstanceUID: `${ROOT}.3.62`, Modality: 'OT', SeriesNumber: 2, SOPClassUID: SC, SOPInstanceUID: `${ROOT}.4.63`, InstanceNumber: 1 },
+    ];
+    expect((await stow(node.dicomweb, files.map(makeInstance))).status).toBe(200);
+    const before = (await qido(`/studies?StudyInstanceUID=${F}&includefield=SOPClassesInStudy`)).json![0]!;
+    expect([v(before, '00201206'), v(before, '00201208')]).toEqual([2, 3]);
+    expect(before['00080061']!.Value).toEqual(['CR', 'OT']);
+    expect(before['00080062']!.Value).toEqual([CR, SC].sort());
+    const db = node.node.ctx.db;
+    await db.query('DELETE FROM instance WHERE sop_instance_uid = $1', [`${ROOT}.4.63`]);
+    await db.query('DELETE FROM series WHERE series_instance_uid = $1', [`${ROOT}.3.62`]);
+    await db.query('DELETE FROM instance WHERE sop_instance_uid = $1', [`${ROOT}.4.62`]);
+    const after = (await qido(`/studies?StudyInstanceUID=${F}&includefield=SOPClassesInStudy`)).json![0]!;
+    expect([v(after, '00201206'), v(after, '00201208')]).toEqual([1, 1]);
+    expect(after['00080061']!.Value).toEqual(['CR']);
+    expect(after['00080062']!.Value).toEqual([CR]);
+    expect(v((await qido(`/studies/${F}/series`)).json![0]!, '00201209')).toBe(1);
+  });
+
+  it('are backfilled when the migration runs on an archive that already holds data', async () => {
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'carpus-qido-mig-'));
+    const only001 = fs.mkdtempSync(path.join(os.tmpdir(), 'carpus-qido-sql-'));
+    fs.copyFileSync(path.join(SQL_DIR, '001_archive.sql'), path.join(only001, '001_archive.sql'));
+    const db = await openDb({ dataDir });
+    try {
+      await migrate(db, undefined, only001);
+      await db.query(`INSERT INTO study (study_instance_uid, attributes) VALUES ('1.2.3', '{}')`);
+      await db.query(`INSERT INTO series (series_instance_uid, study_instance_uid, modality, attributes)
+                      VALUES ('1.2.3.1', '1.2.3', 'CR', '{}'), ('1.2.3.2', '1.2.3', 'SR', '{}')`);
+      await db.query(`INSERT INTO instance (sop_instance_uid, series_instance_uid, study_instance_uid, sop_class_uid,
+                        transfer_syntax_uid, size_bytes, sha256, storage_path, metadata)
+                      SELECT '1.2.3.1.' || g, '1.2.3.1', '1.2.3', '1.2.840.10008.5.1.4.1.1.1', '1.2.840.10008.1.2.1', 1, 'x', 'x', '{}'
+                      FROM generate_series(1, 3) g`);
+      await migrate(db);
+      const [st] = await db.query<any>('SELECT num_series, num_instances, modalities, sop_classes FROM study');
+      expect(st).toEqual({ num_series: 2, num_instances: 3, modalities: ['CR', 'SR'], sop_classes: ['1.2.840.10008.5.1.4.1.1.1'] });
+      const se = await db.query<any>('SELECT series_instance_uid AS uid, num_instances AS n FROM series ORDER BY 1');
+      expect(se).toEqual([{ uid: '1.2.3.1', n: 3 }, { uid: '1.2.3.2', n: 0 }]);
+    } finally {
+      await db.close();
+      fs.rmSync(dataDir, { recursive: true, force: true });
+      fs.rmSync(only001, { recursive: true, force: true });
+    }
   });
 });

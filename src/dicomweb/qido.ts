@@ -68,18 +68,18 @@ interface Row {
   study_uid: string;
   series_uid?: string;
   sop_uid?: string;
-  st_attrs: DicomJson | null;
-  se_attrs?: DicomJson | null;
-  i_attrs?: DicomJson | null;
+  // DICOM JSON as text: parsing it here is cheaper than through the driver's jsonb parser.
+  st_attrs: string | null;
+  // Computed attributes, kept by the triggers of sql/002_qido.sql
+  st_series: number;
+  st_instances: number;
+  st_modalities: string[] | null;
+  st_classes: string[] | null;
+  se_instances?: number;
+  se_attrs?: string | null;
+  i_attrs?: string | null;
 }
 
-interface StudyAgg {
-  uid: string;
-  n_series: number | null;
-  n_instances: number | null;
-  modalities: string[] | null;
-  classes: string[] | null;
-}
 
 /** Which parts of the hierarchy a result object carries (PS3.18 10.6.3.3). */
 function shape(scope: Scope) {
@@ -184,11 +184,18 @@ async function search(ctx: NodeContext, scope: Scope, q: ParsedQuery, params: Pa
   if (d >= 1) order.push('se.series_number ASC NULLS LAST', 'se.series_instance_uid');
   if (d >= 2) order.push('i.instance_number ASC NULLS LAST', 'i.sop_instance_uid');
 
-  const cols = ['st.study_instance_uid AS study_uid', 'st.attributes AS st_attrs'];
-  if (d >= 1) cols.push('se.series_instance_uid AS series_uid', 'se.attributes AS se_attrs');
+  const cols = [
+    'st.study_instance_uid AS study_uid',
+    'st.attributes::text AS st_attrs',
+    'st.num_series AS st_series',
+    'st.num_instances AS st_instances',
+    'st.modalities AS st_modalities',
+    'st.sop_classes AS st_classes',
+  ];
+  if (d >= 1) cols.push('se.series_instance_uid AS series_uid', 'se.attributes::text AS se_attrs', 'se.num_instances AS se_instances');
   if (d >= 2) {
     cols.push('i.sop_instance_uid AS sop_uid');
-    if (q.includeAll) cols.push('i.metadata AS i_attrs');
+    if (q.includeAll) cols.push('i.metadata::text AS i_attrs');
     else {
       const tags = new Set<string>([...INSTANCE_DEFAULTS, ...q.include]);
       for (const k of q.matchKeys) if (k.level === 'instance') tags.add(k.tag);
@@ -197,7 +204,7 @@ async function search(ctx: NodeContext, scope: Scope, q: ParsedQuery, params: Pa
         if (c) tags.add(c);
       }
       cols.push(
-        `(SELECT jsonb_object_agg(e.key, e.value) FROM jsonb_each(i.metadata) e WHERE e.key = ANY(${params.p([...tags])}::text[])) AS i_attrs`,
+        `(SELECT jsonb_object_agg(e.key, e.value) FROM jsonb_each(i.metadata) e WHERE e.key = ANY(${params.p([...tags])}::text[]))::text AS i_attrs`,
       );
     }
   }
@@ -216,33 +223,32 @@ async function search(ctx: NodeContext, scope: Scope, q: ParsedQuery, params: Pa
 
   const sh = shape(scope);
   const wantStudyAgg = sh.withStudy || [...q.include].some((t) => STUDY_COMPUTED.has(t));
-  const wantSeriesAgg = sh.withSeries || q.include.has(T.NumberOfSeriesRelatedInstances);
-  const [studyAgg, seriesAgg] = await Promise.all([
-    wantStudyAgg ? studyAggregates(ctx, [...new Set(rows.map((r) => r.study_uid))]) : new Map<string, StudyAgg>(),
-    wantSeriesAgg && d >= 1 ? seriesAggregates(ctx, [...new Set(rows.map((r) => r.series_uid!))]) : new Map<string, number>(),
-  ]);
-
   const matchTags = (lv: Level) => q.matchKeys.filter((k) => k.level === lv).map((k) => k.tag);
+  // What each result object takes from each level: worked out once per request.
+  const studyTags = new Set<string>(q.include);
+  const studyFill = sh.withStudy ? fillList([...STUDY_REQUIRED, ...matchTags('study')]) : [];
+  if (sh.withStudy) for (const t of [...STUDY_DEFAULTS, ...matchTags('study')]) studyTags.add(t);
+  if (d >= 1) studyTags.add(T.TimezoneOffsetFromUTC);
+  const seriesTags = new Set<string>(q.include);
+  const seriesFill = sh.withSeries ? fillList([...SERIES_REQUIRED, ...matchTags('series')]) : [];
+  if (sh.withSeries) for (const t of [...SERIES_DEFAULTS, ...matchTags('series')]) seriesTags.add(t);
+  const instanceFill = fillList([...INSTANCE_REQUIRED, ...matchTags('instance')]);
+  const wantStudyTag = (t: string) => (sh.withStudy && (t !== T.SOPClassesInStudy || q.includeAll)) || q.include.has(t);
+  const studyComputed = wantStudyAgg ? [...STUDY_COMPUTED].filter(wantStudyTag) : [];
+  const seriesCount = sh.withSeries || q.include.has(T.NumberOfSeriesRelatedInstances);
+
   const items = rows.map((r) => {
     const obj: DicomJson = {};
     // Study-level attributes: the defaults when the target resource spans studies, and any includefield.
-    const stAttrs = r.st_attrs ?? {};
-    const studyTags = new Set<string>(q.include);
-    if (sh.withStudy) {
-      for (const t of [...STUDY_DEFAULTS, ...matchTags('study')]) studyTags.add(t);
-      if (q.includeAll) for (const t of Object.keys(stAttrs)) studyTags.add(t);
-      fillRequired(obj, [...STUDY_REQUIRED, ...matchTags('study')]);
-    }
-    if (d >= 1) studyTags.add(T.TimezoneOffsetFromUTC);
-    copy(obj, stAttrs, studyTags);
+    const stAttrs = parse(r.st_attrs);
+    for (const [t, vr] of studyFill) obj[t] = { vr };
+    copy(obj, stAttrs, sh.withStudy && q.includeAll ? new Set([...studyTags, ...Object.keys(stAttrs)]) : studyTags);
     obj[T.StudyInstanceUID] = { vr: 'UI', Value: [r.study_uid] };
-    const agg = studyAgg.get(r.study_uid);
-    const wantStudyTag = (t: string) => (sh.withStudy && (t !== T.SOPClassesInStudy || q.includeAll)) || q.include.has(t);
-    if (wantStudyAgg) {
-      if (wantStudyTag(T.ModalitiesInStudy)) obj[T.ModalitiesInStudy] = values('CS', agg?.modalities);
-      if (wantStudyTag(T.SOPClassesInStudy)) obj[T.SOPClassesInStudy] = values('UI', agg?.classes);
-      if (wantStudyTag(T.NumberOfStudyRelatedSeries)) obj[T.NumberOfStudyRelatedSeries] = { vr: 'IS', Value: [agg?.n_series ?? 0] };
-      if (wantStudyTag(T.NumberOfStudyRelatedInstances)) obj[T.NumberOfStudyRelatedInstances] = { vr: 'IS', Value: [agg?.n_instances ?? 0] };
+    for (const t of studyComputed) {
+      if (t === T.ModalitiesInStudy) obj[t] = values('CS', r.st_modalities);
+      else if (t === T.SOPClassesInStudy) obj[t] = values('UI', r.st_classes);
+      else if (t === T.NumberOfStudyRelatedSeries) obj[t] = { vr: 'IS', Value: [r.st_series] };
+      else obj[t] = { vr: 'IS', Value: [r.st_instances] };
     }
     if (level === 'study') {
       obj[T.InstanceAvailability] = { vr: 'CS', Value: ['ONLINE'] };
@@ -250,24 +256,19 @@ async function search(ctx: NodeContext, scope: Scope, q: ParsedQuery, params: Pa
     }
 
     if (d >= 1) {
-      const seAttrs = r.se_attrs ?? {};
-      const seriesTags = new Set<string>(q.include);
-      if (sh.withSeries) {
-        for (const t of [...SERIES_DEFAULTS, ...matchTags('series')]) seriesTags.add(t);
-        if (q.includeAll) for (const t of Object.keys(seAttrs)) seriesTags.add(t);
-        fillRequired(obj, [...SERIES_REQUIRED, ...matchTags('series')]);
-      }
-      copy(obj, seAttrs, seriesTags);
+      const seAttrs = parse(r.se_attrs);
+      for (const [t, vr] of seriesFill) if (!obj[t]) obj[t] = { vr };
+      copy(obj, seAttrs, sh.withSeries && q.includeAll ? new Set([...seriesTags, ...Object.keys(seAttrs)]) : seriesTags);
       obj[T.SeriesInstanceUID] = { vr: 'UI', Value: [r.series_uid!] };
-      if (sh.withSeries || q.include.has(T.NumberOfSeriesRelatedInstances)) {
-        obj[T.NumberOfSeriesRelatedInstances] = { vr: 'IS', Value: [seriesAgg.get(r.series_uid!) ?? 0] };
+      if (seriesCount) {
+        obj[T.NumberOfSeriesRelatedInstances] = { vr: 'IS', Value: [r.se_instances ?? 0] };
       }
       if (level === 'series') obj[T.RetrieveURL] = { vr: 'UR', Value: [seriesUrl(base, r.study_uid, r.series_uid!)] };
     }
 
     if (d >= 2) {
-      const iAttrs = r.i_attrs ?? {};
-      fillRequired(obj, [...INSTANCE_REQUIRED, ...matchTags('instance')]);
+      const iAttrs = parse(r.i_attrs);
+      for (const [t, vr] of instanceFill) if (!obj[t]) obj[t] = { vr };
       for (const [t, el] of Object.entries(withoutBulk(iAttrs))) obj[t] = el;
       obj[T.SOPInstanceUID] = { vr: 'UI', Value: [r.sop_uid!] };
       obj[T.InstanceAvailability] = { vr: 'CS', Value: ['ONLINE'] };
@@ -283,12 +284,18 @@ function values(vr: string, list: string[] | null | undefined): DicomJsonElement
   return v.length ? { vr, Value: v } : { vr };
 }
 
-function fillRequired(obj: DicomJson, tags: string[]) {
-  for (const t of tags) {
-    if (obj[t]) continue;
+/** Tags sent empty when absent, with their VRs (sequences are left out). */
+function fillList(tags: string[]): [string, string][] {
+  const out: [string, string][] = [];
+  for (const t of new Set(tags)) {
     const vr = vrOf(t);
-    if (vr && vr !== 'SQ') obj[t] = { vr };
+    if (vr && vr !== 'SQ') out.push([t, vr]);
   }
+  return out;
+}
+
+function parse(text: string | null | undefined): DicomJson {
+  return text ? (JSON.parse(text) as DicomJson) : {};
 }
 
 function copy(obj: DicomJson, src: DicomJson, tags: Set<string>) {
@@ -305,28 +312,4 @@ function sorted(obj: DicomJson): DicomJson {
   const out: DicomJson = {};
   for (const k of Object.keys(obj).sort()) out[k] = obj[k]!;
   return out;
-}
-
-async function studyAggregates(ctx: NodeContext, uids: string[]): Promise<Map<string, StudyAgg>> {
-  const rows = await ctx.db.query<StudyAgg & Record<string, unknown>>(
-    `WITH ids AS (SELECT unnest($1::text[]) AS uid),
-     ins AS (SELECT study_instance_uid AS uid, count(*)::int AS n_instances, array_agg(DISTINCT sop_class_uid) AS classes
-             FROM instance WHERE study_instance_uid IN (SELECT uid FROM ids) GROUP BY study_instance_uid),
-     ser AS (SELECT study_instance_uid AS uid, count(*)::int AS n_series,
-                    array_agg(DISTINCT modality) FILTER (WHERE modality IS NOT NULL AND modality <> '') AS modalities
-             FROM series WHERE study_instance_uid IN (SELECT uid FROM ids) GROUP BY study_instance_uid)
-     SELECT ids.uid, ins.n_instances, ins.classes, ser.n_series, ser.modalities
-     FROM ids LEFT JOIN ins ON ins.uid = ids.uid LEFT JOIN ser ON ser.uid = ids.uid`,
-    [uids],
-  );
-  return new Map(rows.map((r) => [r.uid, r]));
-}
-
-async function seriesAggregates(ctx: NodeContext, uids: string[]): Promise<Map<string, number>> {
-  const rows = await ctx.db.query<{ uid: string; n: number }>(
-    `SELECT series_instance_uid AS uid, count(*)::int AS n FROM instance
-     WHERE series_instance_uid = ANY($1::text[]) GROUP BY series_instance_uid`,
-    [uids],
-  );
-  return new Map(rows.map((r) => [r.uid, r.n]));
 }
