@@ -246,7 +246,7 @@ async function retrieve(ctx: NodeContext, req: FastifyRequest, reply: FastifyRep
         ctx.log.error({ err: errInfo(err), SOPInstanceUID: p.row.sop_instance_uid }, 'stored file unreadable');
         throw new WadoError(500, 'the stored file of this instance cannot be read');
       }
-      return { body: fh.createReadStream(), length: Number(p.row.size_bytes) };
+      return { body: fh.createReadStream({ highWaterMark: 1024 * 1024 }), length: Number(p.row.size_bytes) };
     }
     const stored = await readStored(ctx, p.row);
     try {
