@@ -123,6 +123,17 @@ export function checkDicom(a: DicomAttributes): Rejection | undefined {
       }
     }
   }
+  // A secondary capture (or Modality OT) may be anything: it must say it shows a hand.
+  if ((sop && SC_CLASSES.has(sop)) || modality === 'OT') {
+    const handBodyPart = bp !== undefined && HAND_BODY_PARTS.has(bp);
+    if (!handBodyPart && !descriptions.some((d) => HAND_WORDS.test(d))) {
+      return {
+        stage: 'input',
+        code: 'not-projection-radiograph',
+        reason: `a secondary capture${modality ? ` (modality ${modality})` : ''} that does not say it shows a hand (no hand body part or description)`,
+      };
+    }
+  }
   const years = ageYears(a.patientAge);
   if (years !== undefined && years > MAX_PATIENT_AGE_YEARS) {
     return { stage: 'input', code: 'adult', reason: `patient age ${a.patientAge}: bone age is assessed in children (up to ${MAX_PATIENT_AGE_YEARS} years)` };
