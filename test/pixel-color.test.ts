@@ -35,6 +35,10 @@ beforeAll(async () => {
   dcmtk('dcmdjpeg', '+cn', f('c444.dcm'), f('ybr.dcm')); // native YBR_FULL
   dcmtk('dcmcrle', f('rgb.dcm'), f('rle-rgb.dcm'));
   dcmtk('dcmcrle', f('ybr.dcm'), f('rle-ybr.dcm'));
+  dcmtk('dcmcjpls', '+in', f('rgb.dcm'), f('jls-none.dcm')); // colour-by-plane scans
+  dcmtk('dcmcjpls', '+il', f('rgb.dcm'), f('jls-line.dcm'));
+  dcmtk('dcmcjpls', '+is', f('rgb.dcm'), f('jls-sample.dcm'));
+  dcmtk('gdcmconv', '--j2k', f('rgb.dcm'), f('j2k-rgb.dcm')); // lossless, reversible colour transform
   // Native RGB colour-by-plane: rewrite the reference's pixel data and PlanarConfiguration.
   const buf = Buffer.from(fs.readFileSync(f('rgb.dcm')));
   const pc = buf.indexOf(Buffer.from([0x28, 0x00, 0x06, 0x00, 0x55, 0x53, 0x02, 0x00]));
@@ -59,6 +63,10 @@ describe('colour', () => {
     ['RLE RGB', 'rle-rgb.dcm', 'exact', 'rgb.dcm'],
     ['RLE YBR_FULL -> RGB', 'rle-ybr.dcm', 'psnr', 'rgb.dcm'],
     ['native RGB, PlanarConfiguration 1', 'planar.dcm', 'exact', 'rgb.dcm'],
+    ['JPEG-LS RGB, interleave none', 'jls-none.dcm', 'exact', 'rgb.dcm'],
+    ['JPEG-LS RGB, interleave line', 'jls-line.dcm', 'exact', 'rgb.dcm'],
+    ['JPEG-LS RGB, interleave sample', 'jls-sample.dcm', 'exact', 'rgb.dcm'],
+    ['JPEG 2000 lossless RGB', 'j2k-rgb.dcm', 'exact', 'rgb.dcm'],
   ];
   for (const [name, file, how, refFile] of cases) {
     it(name, async () => {

@@ -52,6 +52,16 @@ describe('MONOCHROME1 comes out bone-bright, as DCMTK displays it', () => {
     });
   }
 
+  it('the per-value lookup path equals the per-pixel path', async () => {
+    const img = await decode(fs.readFileSync(dataFile('ts-matrix-ct/CTImage.dcm_JPEGLSLossyTransferSyntax_1.2.840.10008.1.2.4.81.dcm')));
+    const px = img.frames[0]!;
+    for (const opts of [{}, { minMax: true }, { window: { center: 40, width: 400, function: 'SIGMOID' as const } }]) {
+      const fast = present(img, px, opts) as { data: Float32Array };
+      const slow = present(img, Float32Array.from(px), opts) as { data: Float32Array };
+      expect(Array.from(fast.data)).toEqual(Array.from(slow.data));
+    }
+  });
+
   it('MONOCHROME1 is the inverse of the same data read as MONOCHROME2', async () => {
     const img = await decode(fs.readFileSync(dataFile('cr-wg04/RG3_UNC.dcm')));
     const m1 = present(img, img.frames[0]!);

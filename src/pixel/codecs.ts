@@ -1,9 +1,12 @@
 /**
- * In-process calls into the WebAssembly codecs of `dcmjs-codecs` (IJG libjpeg 6b with 8/12/16-bit
- * and lossless processes, CharLS, OpenJPEG, and an RLE decoder). One library covers every
- * compressed syntax here, 12-bit lossy JPEG (.51/.53/.55) included, which the cornerstone
- * libjpeg-turbo build cannot decode. WASM decoders can abort or loop on corrupt input: callers
- * outside tests should go through decode-pool.ts, which runs this in a worker with a timeout.
+ * In-process calls into WebAssembly codecs:
+ * - JPEG (all processes: 8/12-bit lossy .50/.51/.53/.55, lossless .57/.70) and RLE: `dcmjs-codecs`
+ *   (IJG libjpeg with 12-bit and lossless support). The cornerstone libjpeg-turbo build is
+ *   8-bit only, so it cannot decode .51/.53/.55 at 12 bits.
+ * - JPEG-LS: `@cornerstonejs/codec-charls`; JPEG 2000: `@cornerstonejs/codec-openjpeg` (both
+ *   measured faster here than the CharLS/OpenJPEG builds inside dcmjs-codecs).
+ * WASM decoders can abort or loop on corrupt input: callers outside tests should go through
+ * decode-pool.ts, which runs this in a worker with a time limit.
  */
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -27,7 +30,32 @@ export interface CodecResult {
   photometricInterpretation: string;
 }
 
+interface EmbindFrameInfo {
+  width: number;
+  height: number;
+  bitsPerSample: number;
+  componentCount: number;
+  isSigned?: boolean;
+}
+interface EmbindDecoder {
+  getEncodedBuffer(length: number): Uint8Array;
+  getDecodedBuffer(): Uint8Array;
+  decode(): void;
+  getFrameInfo(): EmbindFrameInfo;
+  getInterleaveMode?(): number;
+  delete(): void;
+}
+interface CharlsModule {
+  JpegLSDecoder: new () => EmbindDecoder;
+  getExceptionMessage?(e: number): string;
+}
+interface OpenJpegModule {
+  J2KDecoder: new () => EmbindDecoder;
+}
+
 let ready: Promise<void> | undefined;
+let charls: CharlsModule | undefined;
+let openjpeg: OpenJpegModule | undefined;
 
 export function wasmPath(): string {
   const require = createRequire(import.meta.url);
@@ -35,18 +63,61 @@ export function wasmPath(): string {
 }
 
 export function initCodecs(): Promise<void> {
-  ready ??= dcmjsCodecs.NativeCodecs.initializeAsync({
-    webAssemblyModulePathOrUrl: wasmPath(),
-    logCodecsInfo: false,
-    logCodecsTrace: false,
-  });
+  ready ??= (async () => {
+    const require = createRequire(import.meta.url);
+    const quiet = { print: () => undefined, printErr: () => undefined };
+    const charlsFactory = require('@cornerstonejs/codec-charls/decodewasmjs') as (o: object) => Promise<CharlsModule>;
+    const openjpegFactory = require('@cornerstonejs/codec-openjpeg/decodewasmjs') as (o: object) => Promise<OpenJpegModule>;
+    [charls, openjpeg] = await Promise.all([
+      charlsFactory(quiet),
+      openjpegFactory(quiet),
+      dcmjsCodecs.NativeCodecs.initializeAsync({ webAssemblyModulePathOrUrl: wasmPath(), logCodecsInfo: false, logCodecsTrace: false }),
+    ]);
+  })();
   return ready;
+}
+
+/** Runs an embind decoder (CharLS or OpenJPEG) and checks what it decoded against the data set. */
+function embindDecode(decoder: EmbindDecoder, encoded: Uint8Array, g: FrameGeometry, what: string): Uint8Array {
+  try {
+    decoder.getEncodedBuffer(encoded.length).set(encoded);
+    try {
+      decoder.decode();
+    } catch (e) {
+      // Emscripten C++ exceptions arrive as numbers (pointers).
+      throw new Error(`${what} decoder failed${typeof e === 'number' ? '' : `: ${e instanceof Error ? e.message : String(e)}`}`);
+    }
+    const fi = decoder.getFrameInfo();
+    if (fi.width !== g.columns || fi.height !== g.rows || fi.componentCount !== g.samplesPerPixel || fi.bitsPerSample > g.bitsAllocated) {
+      throw new Error(`${what} stream is ${fi.width}x${fi.height}x${fi.componentCount} at ${fi.bitsPerSample} bits, the data set says ${g.columns}x${g.rows}x${g.samplesPerPixel} at ${g.bitsAllocated}`);
+    }
+    let out: Uint8Array = new Uint8Array(decoder.getDecodedBuffer()); // copy out of WASM memory
+    if (g.samplesPerPixel === 3 && decoder.getInterleaveMode && decoder.getInterleaveMode() === 0) {
+      // JPEG-LS interleave mode "none": colour-by-plane.
+      out = planarToPixel(out, g.rows * g.columns, fi.bitsPerSample > 8 ? 2 : 1);
+    }
+    return out;
+  } finally {
+    decoder.delete();
+  }
+}
+
+function planarToPixel(bytes: Uint8Array, pixels: number, bytesPerSample: number): Uint8Array {
+  const out = new Uint8Array(bytes.length);
+  for (let plane = 0; plane < 3; plane++) {
+    for (let i = 0; i < pixels; i++) {
+      const src = (plane * pixels + i) * bytesPerSample;
+      const dst = (i * 3 + plane) * bytesPerSample;
+      for (let b = 0; b < bytesPerSample; b++) out[dst + b] = bytes[src + b]!;
+    }
+  }
+  return out;
 }
 
 /** Decodes one compressed frame. Requires `await initCodecs()` first. Throws on codec errors. */
 export function decodeFrameSync(family: CodecFamily, encoded: Uint8Array, g: FrameGeometry): CodecResult {
   const { NativeCodecs, Context } = dcmjsCodecs;
-  if (!NativeCodecs.isInitialized()) throw new Error('codecs not initialised: call initCodecs() first');
+  if (!NativeCodecs.isInitialized() || !charls || !openjpeg) throw new Error('codecs not initialised: call initCodecs() first');
   const ctx = new Context({
     width: g.columns,
     height: g.rows,
@@ -69,13 +140,11 @@ export function decodeFrameSync(family: CodecFamily, encoded: Uint8Array, g: Fra
       break;
     }
     case 'jpeg-ls':
-      out = NativeCodecs.decodeJpegLs(ctx, {});
-      break;
+      return { bytes: embindDecode(new charls!.JpegLSDecoder(), encoded, g, 'JPEG-LS'), photometricInterpretation: pi };
     case 'jpeg2000':
-      out = NativeCodecs.decodeJpeg2000(ctx, {});
       // PS3.5 8.2.4: the reversible/irreversible colour transforms are undone by the decoder.
       if (pi === 'YBR_RCT' || pi === 'YBR_ICT') pi = 'RGB';
-      break;
+      return { bytes: embindDecode(new openjpeg!.J2KDecoder(), encoded, g, 'JPEG 2000'), photometricInterpretation: pi };
     case 'rle':
       out = NativeCodecs.decodeRle(ctx, {});
       break;

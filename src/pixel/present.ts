@@ -64,7 +64,7 @@ function lutLookup(lut: Lut, x: number): number {
 }
 
 /** Modality LUT output (PS3.3 C.11.1) of every pixel. */
-export function modalityValues(pixels: PixelArray, m: PixelModule): Float32Array {
+export function modalityValues(pixels: ArrayLike<number>, m: PixelModule): Float32Array {
   const out = new Float32Array(pixels.length);
   const lut = m.modalityLut;
   if (lut) {
@@ -129,7 +129,7 @@ function normaliseVoiFunction(f: string): VoiFunction {
 }
 
 /** Presents one decoded frame: grayscale to [0,1] floats (bone bright), colour to 8-bit RGB. */
-export function present(img: PresentInput, pixels: PixelArray, opts: PresentOptions = {}): Presentation {
+export function present(img: PresentInput, pixels: PixelArray | Float32Array | Float64Array, opts: PresentOptions = {}): Presentation {
   const { rows, columns } = img;
   if (img.samplesPerPixel === 3) {
     const data = new Uint8Array(pixels.length);
@@ -143,6 +143,34 @@ export function present(img: PresentInput, pixels: PixelArray, opts: PresentOpti
   if (pi !== 'MONOCHROME1' && pi !== 'MONOCHROME2') {
     throw new PixelError('unsupported-pixel-format', `Cannot present photometric interpretation ${pi}`);
   }
+  const m = img.module;
+  // Integer pixels without a Modality LUT: compute the pipeline once per value in [min, max] and
+  // look it up (the extremes are present, so a min-max VOI is the frame's). Same results, faster.
+  if (!m.modalityLut && !(pixels instanceof Float32Array) && !(pixels instanceof Float64Array) && pixels.length > 4096) {
+    let mn = Infinity;
+    let mx = -Infinity;
+    for (let i = 0; i < pixels.length; i++) {
+      const v = pixels[i]!;
+      if (v < mn) mn = v;
+      if (v > mx) mx = v;
+    }
+    const range = mx - mn + 1;
+    if (range <= pixels.length && range <= 1 << 20) {
+      const domain = new Float64Array(range);
+      for (let i = 0; i < range; i++) domain[i] = mn + i;
+      const lut = presentGray(img, domain, opts);
+      const data = new Float32Array(pixels.length);
+      const l = lut.data;
+      for (let i = 0; i < pixels.length; i++) data[i] = l[pixels[i]! - mn]!;
+      return { ...lut, rows, columns, data };
+    }
+  }
+  return presentGray(img, pixels, opts);
+}
+
+function presentGray(img: PresentInput, pixels: ArrayLike<number>, opts: PresentOptions): GrayPresentation {
+  const { rows, columns } = img;
+  const pi = img.photometricInterpretation;
   const m = img.module;
   const values = modalityValues(pixels, m);
   let voi: GrayPresentation['voi'];
