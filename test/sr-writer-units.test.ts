@@ -7,6 +7,7 @@ import { COLOUR_LUT } from '../src/sr-writer/colormap.ts';
 import { ds } from '../src/sr-writer/dataset.ts';
 import { CODES, PRIVATE_SCHEME } from '../src/sr-writer/codes.ts';
 import { formatAge } from '../src/sr-writer/format.ts';
+import { headerSvg, wrapText } from '../src/sr-writer/sc.ts';
 
 describe('Greulich-Pyle SD table', () => {
   it('has one SD per tabulated age, boys to 17 y and girls to 16 y', () => {
@@ -170,4 +171,20 @@ describe('encoding details', () => {
     expect(formatAge(7)).toBe('7 mo');
     expect(formatAge(144)).toBe('12 y');
   });
+
+  it('wraps header text by words and puts the legend below the text on narrow images', () => {
+    expect(wrapText('AI RESULT NOT A DIAGNOSIS', 12)).toEqual(['AI RESULT', 'NOT A', 'DIAGNOSIS']);
+    expect(wrapText('supercalifragilistic word', 5)).toEqual(['supercalifragilistic', 'word']);
+    const result = { boneAgeMonths: 120, sex: 'F' as const, model: { name: 'M', version: '1', sha256: 'a'.repeat(64) }, executionProvider: 'cpu', heatmap: { width: 1, height: 1, data: new Float32Array(1) } };
+    const n = { boneAgeMonths: 120, chronologicalAgeSource: 'absent' as const, notComputedReason: 'chronological age unknown' };
+    const wide = headerSvg(1514, result, n);
+    const narrow = headerSvg(300, result, n);
+    expect(wide.svg).toContain('AI RESULT \u2014 NOT A DIAGNOSIS \u2014 TO BE VERIFIED BY A PHYSICIAN');
+    expect(wide.svg).toContain('SDS not computed: chronological age unknown');
+    expect(narrow.height).toBeGreaterThan((wide.height * 300) / 1514);
+    const legendY = Number(/<rect x="\d+" y="(\d+)" width="\d+" height="\d+" fill="url\(#g\)"/.exec(narrow.svg)![1]);
+    const textYs = [...narrow.svg.matchAll(/<text x="\d+" y="(\d+)"[^>]*font-size="(\d+)"[^>]*>(?!Heat|low|high)/g)].map((m) => Number(m[1]));
+    expect(Math.max(...textYs)).toBeLessThan(legendY);
+  });
 });
+

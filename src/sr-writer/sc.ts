@@ -81,14 +81,38 @@ export function verdictText(n: AgeAssessment): string {
 }
 
 /** The header band (SVG) above the image: text lines and the legend. */
+/** Greedy word wrap to at most `maxChars` characters a line (a longer word stays whole). */
+export function wrapText(text: string, maxChars: number): string[] {
+  const out: string[] = [];
+  let line = '';
+  for (const word of text.split(' ')) {
+    if (line && [...`${line} ${word}`].length > maxChars) {
+      out.push(line);
+      line = word;
+    } else line = line ? `${line} ${word}` : word;
+  }
+  if (line) out.push(line);
+  return out;
+}
+
+/** Upper bounds of the average advance of DejaVu Sans glyphs in em, to fit text without measuring it. */
+const EM_PER_CHAR = { regular: 0.6, bold: 0.68 };
+
+/**
+ * The header band (SVG) above the image: five lines of text (wrapped where they would not fit)
+ * and the colour legend, to the right of the text on wide images, below it on narrow ones.
+ */
 export function headerSvg(width: number, result: BoneAgeResult, n: AgeAssessment): { svg: string; height: number } {
   const s = Math.max(0.45, width / 1514);
   const big = Math.round(46 * s);
   const mid = Math.round(30 * s);
+  const small = Math.round(24 * s);
   const pad = Math.round(22 * s);
   const lineGap = Math.round(10 * s);
-  const legendW = Math.round(300 * s);
   const legendH = Math.round(26 * s);
+  let legendW = Math.round(300 * s);
+  const legendBelow = width - legendW - 3 * pad < 0.55 * width;
+  if (legendBelow) legendW = Math.min(width - 2 * pad, Math.round(300 * s));
   const sexWord = result.sex === 'M' ? 'male' : result.sex === 'F' ? 'female' : 'sex unknown';
   const chrono =
     n.chronologicalAgeMonths === undefined
@@ -101,32 +125,39 @@ export function headerSvg(width: number, result: BoneAgeResult, n: AgeAssessment
     { text: `Model ${result.model.name} ${result.model.version} \u00b7 carpus AI bone-age node`, size: mid, fill: '#bdbdbd' },
     { text: 'AI RESULT \u2014 NOT A DIAGNOSIS \u2014 TO BE VERIFIED BY A PHYSICIAN', size: mid, fill: '#ffcc33', weight: 'bold' },
   ];
+  const font = 'DejaVu Sans, Liberation Sans, sans-serif';
+  // Right layout: the legend sits below the title line, beside the next lines.
+  const rightLy = pad + big + lineGap + small + Math.round(12 * s);
+  const rightBottom = rightLy + legendH + small + Math.round(4 * s);
   let y = pad;
-  const textEls: string[] = [];
+  const els: string[] = [];
   for (const [i, l] of lines.entries()) {
-    // Shrink a line that would run into the legend (DejaVu Sans averages < 0.62 em per glyph).
-    const room = i === 0 ? width - 2 * pad : width - legendW - 3 * pad;
-    l.size = Math.max(8, Math.min(l.size, Math.floor(room / (0.62 * [...l.text].length))));
-    y += l.size;
-    textEls.push(
-      `<text x="${pad}" y="${y}" font-family="DejaVu Sans, Liberation Sans, sans-serif" font-size="${l.size}" fill="${l.fill}"${l.weight ? ` font-weight="${l.weight}"` : ''}>${esc(l.text)}</text>`,
-    );
-    y += lineGap;
+    const em = l.weight === 'bold' ? EM_PER_CHAR.bold : EM_PER_CHAR.regular;
+    for (let part = 0, rest = l.text; rest; part++) {
+      // Full width for the title, for every line when the legend is below, and for lines under the legend.
+      const clear = i === 0 || legendBelow || y > rightBottom;
+      const room = clear ? width - 2 * pad : width - legendW - 3 * pad;
+      const [first, ...others] = wrapText(rest, Math.max(8, Math.floor(room / (em * l.size))));
+      y += l.size;
+      els.push(`<text x="${pad}" y="${y}" font-family="${font}" font-size="${l.size}" fill="${l.fill}"${l.weight ? ` font-weight="${l.weight}"` : ''}>${esc(first ?? '')}</text>`);
+      y += lineGap;
+      rest = others.join(' ');
+    }
   }
-  const height = y + pad - lineGap;
+  const lx = legendBelow ? pad : width - legendW - pad;
+  const ly = legendBelow ? y + small + Math.round(8 * s) : rightLy;
+  const legendBottom = ly + legendH + small + Math.round(4 * s);
+  const height = Math.max(y - lineGap, legendBottom) + pad;
   const stops = Array.from({ length: 11 }, (_, i) => `<stop offset="${i * 10}%" stop-color="${hex(colourAt(HEAT_FLOOR + ((1 - HEAT_FLOOR) * i) / 10))}"/>`).join('');
-  const lx = width - legendW - pad;
-  const small = Math.round(24 * s);
-  // Below the title line (which may span the whole width), right of the shorter lines.
-  const ly = pad + big + lineGap + small + Math.round(12 * s);
-  const legend = [
+  els.push(
     `<defs><linearGradient id="g" x1="0" x2="1" y1="0" y2="0">${stops}</linearGradient></defs>`,
-    `<text x="${lx}" y="${ly - Math.round(8 * s)}" font-family="DejaVu Sans, sans-serif" font-size="${small}" fill="#e6e6e6">Heat map: attention</text>`,
+    `<text x="${lx}" y="${ly - Math.round(8 * s)}" font-family="${font}" font-size="${small}" fill="#e6e6e6">Heat map: attention</text>`,
     `<rect x="${lx}" y="${ly}" width="${legendW}" height="${legendH}" fill="url(#g)" stroke="#ffffff" stroke-width="${Math.max(1, Math.round(s))}"/>`,
-    `<text x="${lx}" y="${ly + legendH + small + Math.round(4 * s)}" font-family="DejaVu Sans, sans-serif" font-size="${small}" fill="#e6e6e6">low</text>`,
-    `<text x="${lx + legendW}" y="${ly + legendH + small + Math.round(4 * s)}" font-family="DejaVu Sans, sans-serif" font-size="${small}" fill="#e6e6e6" text-anchor="end">high</text>`,
-  ].join('');
-  const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}"><rect width="100%" height="100%" fill="#000000"/>${textEls.join('')}${legend}<rect x="0" y="${height - Math.max(2, Math.round(3 * s))}" width="${width}" height="${Math.max(2, Math.round(3 * s))}" fill="#ffcc33"/></svg>`;
+    `<text x="${lx}" y="${legendBottom}" font-family="${font}" font-size="${small}" fill="#e6e6e6">low</text>`,
+    `<text x="${lx + legendW}" y="${legendBottom}" font-family="${font}" font-size="${small}" fill="#e6e6e6" text-anchor="end">high</text>`,
+  );
+  const rule = Math.max(2, Math.round(3 * s));
+  const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}"><rect width="100%" height="100%" fill="#000000"/>${els.join('')}<rect x="0" y="${height - rule}" width="${width}" height="${rule}" fill="#ffcc33"/></svg>`;
   return { svg, height };
 }
 
