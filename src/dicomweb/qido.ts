@@ -1,4 +1,18 @@
 // QIDO-RS (PS3.18 10.6): search for studies, series and instances.
+//
+// Conformance, in short (matching rules in qido-match.ts):
+// - Resources: /studies, /series, /instances, /studies/{s}/series, /studies/{s}/instances,
+//   /studies/{s}/series/{se}/instances. Answers application/dicom+json (or 406).
+// - 200 with the matches; 204 with no body when nothing matches (PS3.18 as published; CP-2473
+//   proposes 200 with an empty payload instead). 400 with a reason for unknown or unsupported keys,
+//   malformed dates, times, UIDs, numbers, limit/offset, and keys given twice.
+// - Keys of a lower level in a higher-level search (e.g. Modality in /studies) are relational: a
+//   study matches when one of its series (instances) does. Study keys work in /series and /instances.
+// - fuzzymatching=true is accepted but not supported: literal matching, with a Warning 299.
+// - Results: studies newest first (StudyDate, StudyTime desc; no date last), then series by
+//   SeriesNumber, instances by InstanceNumber. At most QIDO_MAX_RESULTS per response; when more
+//   match than are returned, a Warning 299 says how many more can be requested with offset.
+// - Computed attributes come from counters kept by the triggers of sql/002_qido.sql.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { NodeContext } from '../context.ts';
 import { T, vrOf } from '../dicom/dictionary.ts';
