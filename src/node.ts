@@ -5,6 +5,7 @@ import { migrate } from './db/migrate.ts';
 import { Archive } from './store/archive.ts';
 import { buildServer } from './server.ts';
 import type { NodeContext } from './context.ts';
+import { startAutoAnalysis } from './analysis/index.ts';
 
 /** Starts a carpus node; resolves once it listens. Used by `npm start` and by the tests. */
 export async function startNode(env: NodeJS.ProcessEnv = process.env) {
@@ -16,14 +17,16 @@ export async function startNode(env: NodeJS.ProcessEnv = process.env) {
   await archive.init();
   const ctx: NodeContext = { config, db, archive, log };
   const app = await buildServer(ctx);
+  const analysis = await startAutoAnalysis(ctx, app, env);
   await app.listen({ host: config.host, port: config.port });
   const bound = app.server.address();
   const port = bound && typeof bound === 'object' ? bound.port : config.port;
   log.info({ host: config.host, port, dataDir: config.dataDir, auth: config.tokens.length ? 'bearer tokens' : 'none (loopback)' }, 'carpus listening');
   const stop = async () => {
     await app.close();
+    await analysis.stop();
     await db.close();
   };
-  return { ctx, app, stop };
+  return { ctx, app, analysis, stop };
 }
 

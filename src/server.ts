@@ -6,6 +6,7 @@ import { registerStow } from './dicomweb/stow.ts';
 import { registerQido } from './dicomweb/qido.ts';
 import { registerWado } from './dicomweb/wado.ts';
 import { errInfo } from './store/archive.ts';
+import { dicomwebReadAudit } from './audit/http.ts';
 
 export async function buildServer(ctx: NodeContext): Promise<FastifyInstance> {
   const app = Fastify({
@@ -36,6 +37,8 @@ export async function buildServer(ctx: NodeContext): Promise<FastifyInstance> {
       'request',
     );
   });
+  // Audit trail: every QIDO-RS/WADO-RS read with its principal (issue 7).
+  app.addHook('onResponse', dicomwebReadAudit(ctx));
   app.setErrorHandler(async (err: Error & { statusCode?: number }, req, reply) => {
     const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
     if (status === 500) req.log.error({ err: errInfo(err) }, 'request failed');

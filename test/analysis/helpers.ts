@@ -1,0 +1,43 @@
+import path from 'node:path';
+import { startTestNode, stow, type TestNode } from '../helpers/node.ts';
+
+export const STUB_MODULE = path.resolve(import.meta.dirname, 'stub-inference.ts');
+
+/** A test node running auto-analysis with the stub backend, analysing at once (no stability wait). */
+export async function startAnalysisNode(env: Record<string, string> = {}): Promise<TestNode> {
+  return startTestNode({
+    CARPUS_ANALYSIS_INFERENCE_MODULE: STUB_MODULE,
+    CARPUS_ROUTING_RULES: path.resolve(import.meta.dirname, 'routing-immediate.json'),
+    CARPUS_ANALYSIS_RETRY_DELAY_SECONDS: '0',
+    CARPUS_ANALYSIS_POLL_SECONDS: '0.5',
+    ...env,
+  });
+}
+
+export async function boneAge(node: { baseUrl: string }, study: string, headers: Record<string, string> = {}) {
+  const res = await fetch(`${node.baseUrl}/api/studies/${study}/bone-age`, { headers });
+  return { status: res.status, json: (await res.json()) as Record<string, any> };
+}
+
+/** Polls the results API until `pred` holds. */
+export async function waitFor<T>(fn: () => Promise<T>, pred: (v: T) => boolean, timeoutMs = 60_000, what = 'condition'): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: T | undefined;
+  for (;;) {
+    last = await fn();
+    if (pred(last)) return last;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(last).slice(0, 2000)}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+export async function waitForStatus(node: { baseUrl: string }, study: string, statuses: string[], timeoutMs = 60_000) {
+  return waitFor(
+    () => boneAge(node, study),
+    (r) => r.status === 200 && statuses.includes(r.json.status),
+    timeoutMs,
+    `study ${study} status ${statuses.join('/')}`,
+  );
+}
+
+export { stow };
