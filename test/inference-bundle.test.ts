@@ -93,7 +93,7 @@ describe('model bundles', () => {
     appendFileSync(onnx, Buffer.from([0]));
     expect(await codeOf(loadBundle('ridgenet', { modelsDir: d }))).toMatch(/^onnx-size-mismatch: .*wrong or truncated/);
     const altered = Buffer.from(bytes);
-    altered[altered.length - 1] ^= 0xff;
+    altered[altered.length - 1] = altered[altered.length - 1]! ^ 0xff;
     writeFileSync(onnx, altered);
     expect(await codeOf(loadBundle('ridgenet', { modelsDir: d }))).toMatch(/^onnx-sha256-mismatch: .*does not match the card/);
     rmSync(onnx);

@@ -145,9 +145,9 @@ describe('pipeline', () => {
       min = Math.min(min, v);
     }
     expect(min).toBe(0);
-    expect(max === 1 || max === 0).toBe(true); // scaled to max 1 (all 0 when the CAM is 0 everywhere)
+    expect(max === 0 || max > 0.95).toBe(true); // scaled to max 1 on the 256 grid (all 0 when the CAM is 0 everywhere)
     const u = (await engine.predictFile(path.join(FULLRES, '1377.png'), { sex: 'unknown' })) as BoneAgePrediction;
-    expect(u.heatmap!.data.reduce((a, b) => Math.max(a, b), 0)).toBe(1);
+    expect(u.heatmap!.data.reduce((a, b) => Math.max(a, b), 0)).toBeGreaterThan(0.95);
     for (const k of ['decode', 'segment', 'regress', 'heatmap', 'total'] as const) expect(r.timingsMs[k]).toBeGreaterThanOrEqual(0);
   });
 

@@ -198,7 +198,8 @@ export function gradCam(features: Float32Array, grad: Float32Array, channels: nu
 /**
  * Maps a feature-grid CAM back to the radiograph: resize to the RidgeNet input (160 x 160), then
  * to the crop box (side x side) on the 256 grid, zero outside the box, then the 256 grid to the
- * radiograph's rows x columns (the inverse squash), and scale to [0,1] (max = 1 unless all 0).
+ * radiograph's rows x columns (the inverse squash); scaled so that the working grid's maximum is 1
+ * (values in [0,1]; all 0 when the CAM is 0 everywhere).
  */
 export function camToImage(cam: Float32Array, fh: number, fw: number, box: CropBox, width: number, height: number, inputSize = RIDGE_SIZE, workSize = WORK_SIZE): { data: Float32Array; max: number } {
   const atInput = resizeBilinear({ width: fw, height: fh, data: cam }, inputSize, inputSize);
@@ -212,16 +213,14 @@ export function camToImage(cam: Float32Array, fh: number, fw: number, box: CropB
     const src = (y - box.top) * box.side - box.left;
     for (let x = x0; x < x1; x++) grid[y * workSize + x] = atBox[src + x]!;
   }
-  const full = resizeFast({ width: workSize, height: workSize, data: grid }, width, height).data;
+  // Scale on the working grid (cheap): the upsampled map is a convex combination of grid values,
+  // so it stays in [0,1]; its maximum is 1 up to the filter's smoothing of the peak.
   let max = 0;
-  for (let i = 0; i < full.length; i++) {
-    const v = full[i]!;
-    if (v < 0) full[i] = 0;
-    else if (v > max) max = v;
-  }
+  for (let i = 0; i < grid.length; i++) if (grid[i]! > max) max = grid[i]!;
   if (max > 0) {
     const s = 1 / max;
-    for (let i = 0; i < full.length; i++) full[i] = Math.min(1, full[i]! * s);
+    for (let i = 0; i < grid.length; i++) grid[i] = grid[i]! > 0 ? Math.min(1, grid[i]! * s) : 0;
   }
+  const full = resizeFast({ width: workSize, height: workSize, data: grid }, width, height).data;
   return { data: full, max };
 }

@@ -1,0 +1,166 @@
+/**
+ * Inference benchmark (issue 5): per stage (decode, segment, regress, heat map) and total, for a
+ * 2048x1536 radiograph (16-bit DX DICOM made from an RSNA sample) and the 14 native-size RSNA
+ * samples (PNG), on the CPU; then throughput with batching (all 14 at once, batch 1 vs 8).
+ *
+ *   npx tsx bench/inference.ts [--runs N] [--threads N] [--write]
+ *
+ * Medians of N runs (default 3) after one warm-up per image. --write puts the table into
+ * bench/README.md under "## Inference" (only that section is replaced).
+ * Models: CARPUS_MODELS_DIR or models/.
+ */
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import dcmjs from 'dcmjs';
+import sharp from 'sharp';
+import { BoneAgeEngine, type PredictionResult, type StageTimings } from '../src/inference/index.ts';
+import { closeDefaultPool } from '../src/pixel/index.ts';
+
+const args = process.argv.slice(2);
+const opt = (name: string, def: number): number => {
+  const i = args.indexOf(name);
+  return i >= 0 ? Number(args[i + 1]) : def;
+};
+const runs = opt('--runs', 3);
+const threads = opt('--threads', 2);
+const write = args.includes('--write');
+const FULLRES = path.resolve(import.meta.dirname, '..', '..', 'shared', 'data', 'rsna-fullres-sample', 'images');
+
+async function dicom2048x1536(): Promise<Uint8Array> {
+  // 1418.png is a 2044x1514 landscape hand: resized to 2048x1536, stored as 12-bit values in 16 bits.
+  const { data, info } = await sharp(path.join(FULLRES, '1418.png')).extractChannel(0).resize(2048, 1536, { fit: 'fill' }).raw().toBuffer({ resolveWithObject: true });
+  const px = new Uint16Array(info.width * info.height);
+  for (let i = 0; i < px.length; i++) px[i] = data[i]! * 16;
+  const { DicomMetaDictionary, DicomDict } = dcmjs.data;
+  const ds = {
+    SOPClassUID: '1.2.840.10008.5.1.4.1.1.1.1',
+    SOPInstanceUID: DicomMetaDictionary.uid(),
+    Modality: 'DX',
+    BodyPartExamined: 'HAND',
+    PatientSex: 'F',
+    Rows: info.height,
+    Columns: info.width,
+    SamplesPerPixel: 1,
+    PhotometricInterpretation: 'MONOCHROME2',
+    BitsAllocated: 16,
+    BitsStored: 12,
+    HighBit: 11,
+    PixelRepresentation: 0,
+    WindowCenter: '2048',
+    WindowWidth: '4096',
+    PixelData: px.buffer,
+    _vrMap: { PixelData: 'OW' },
+  };
+  const meta = {
+    MediaStorageSOPClassUID: ds.SOPClassUID,
+    MediaStorageSOPInstanceUID: ds.SOPInstanceUID,
+    TransferSyntaxUID: '1.2.840.10008.1.2.1',
+    ImplementationClassUID: '1.2.826.0.1.3680043.9.7433.1',
+  };
+  const dict = new DicomDict(DicomMetaDictionary.denaturalizeDataset(meta));
+  dict.dict = DicomMetaDictionary.denaturalizeDataset(ds);
+  return new Uint8Array(dict.write());
+}
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+
+const STAGES: (keyof StageTimings)[] = ['decode', 'segment', 'regress', 'heatmap', 'total'];
+
+async function stageTimes(engine: BoneAgeEngine, bytes: Uint8Array): Promise<{ t: StageTimings; r: PredictionResult }> {
+  await engine.predictBytes(bytes); // warm-up
+  const all: StageTimings[] = [];
+  let r: PredictionResult | undefined;
+  for (let i = 0; i < runs; i++) {
+    r = await engine.predictBytes(bytes);
+    all.push(r.timingsMs);
+  }
+  const t = Object.fromEntries(STAGES.map((k) => [k, median(all.map((x) => x[k]))])) as unknown as StageTimings;
+  return { t, r: r! };
+}
+
+async function throughput(modelsDir: string | undefined, maxBatch: number, inputs: Uint8Array[]): Promise<{ perS: number; batches: number; largest: number }> {
+  const e = await BoneAgeEngine.create({ ...(modelsDir ? { modelsDir } : {}), providers: ['cpu'], intraOpThreads: threads, maxBatch });
+  await Promise.all(inputs.map((b) => e.predictBytes(b))); // warm-up pass
+  const before = e.health().queues.ridgenet;
+  const t0 = performance.now();
+  const reps = Math.max(1, runs - 1);
+  for (let i = 0; i < reps; i++) await Promise.all(inputs.map((b) => e.predictBytes(b)));
+  const s = (performance.now() - t0) / 1000;
+  const after = e.health().queues.ridgenet;
+  await e.close();
+  return { perS: (inputs.length * reps) / s, batches: after.batches - before.batches, largest: after.largestBatch };
+}
+
+async function main(): Promise<void> {
+  const modelsDir = process.env.CARPUS_MODELS_DIR;
+  const engine = await BoneAgeEngine.create({ ...(modelsDir ? { modelsDir } : {}), providers: ['cpu'], intraOpThreads: threads, maxBatch: 1 });
+  const h = engine.health();
+  const rows: string[] = [];
+  const line = (name: string, size: string, t: StageTimings, note = ''): void => {
+    rows.push(`| ${name} | ${size} | ${STAGES.map((k) => t[k].toFixed(0)).join(' | ')} | ${note} |`);
+  };
+  const dcm = await dicom2048x1536();
+  const big = await stageTimes(engine, dcm);
+  line('synthetic DX (16-bit, uncompressed)', '2048x1536', big.t, big.r.status === 'ok' ? `${big.r.boneAgeMonths.toFixed(1)} mo` : big.r.reason);
+  const files = readdirSync(FULLRES).filter((f) => f.endsWith('.png')).sort();
+  const pngs = files.map((f) => new Uint8Array(readFileSync(path.join(FULLRES, f))));
+  const per: StageTimings[] = [];
+  for (let i = 0; i < files.length; i++) {
+    const { t, r } = await stageTimes(engine, pngs[i]!);
+    per.push(t);
+    const meta = r.image;
+    line(files[i]!, `${meta.width}x${meta.height}`, t, r.status === 'ok' ? `${r.boneAgeMonths.toFixed(1)} mo` : `rejected: ${r.code}`);
+    process.stderr.write(`${files[i]} ${t.total.toFixed(0)} ms\n`);
+  }
+  const med = Object.fromEntries(STAGES.map((k) => [k, median(per.map((x) => x[k]))])) as unknown as StageTimings;
+  line('**median of the 14 samples**', 'native', med);
+  await engine.close();
+  const tp1 = await throughput(modelsDir, 1, pngs);
+  const tp8 = await throughput(modelsDir, 8, pngs);
+  await closeDefaultPool();
+
+  const cpu = os.cpus()[0]?.model ?? 'cpu';
+  const md = [
+    '## Inference',
+    '',
+    `\`npx tsx bench/inference.ts --runs ${runs} --threads ${threads}\` (${new Date().toISOString().slice(0, 16)}Z): ${os.cpus().length} cores (${cpu}), load average ${os.loadavg()[0]!.toFixed(1)} at the end`,
+    `(other engineers' jobs and a niced training run shared the 2 cores), onnxruntime-node CPU provider, ${threads} intra-op threads; models`,
+    `${h.models.map((m) => `${m.name} ${m.version}`).join(', ')}. Milliseconds, median of ${runs} runs after a warm-up; one image at a time (batch 1).`,
+    'decode = file bytes to the [0,1] image (PNG: sharp; DICOM: parse + pixel values + window); segment = 128 and 256 px resizes, segmenter,',
+    'largest component, mask, crop, RidgeNet input; regress = RidgeNet (bone age, features, gradient); heat map = Grad-CAM mapped back to',
+    'the radiograph\'s full size (Float32Array rows x columns).',
+    '',
+    '| image | size | decode | segment | regress | heat map | total | result |',
+    '|---|---|---:|---:|---:|---:|---:|---|',
+    ...rows,
+    '',
+    `Throughput, the 14 PNGs submitted at once (decode + both models + heat maps), CPU: batch 1: ${tp1.perS.toFixed(2)} images/s;`,
+    `batch up to 8: ${tp8.perS.toFixed(2)} images/s (largest RidgeNet batch formed: ${tp8.largest}).`,
+    '',
+    'GPU: `bench/gpu-inference.sh` (CUDA provider check + throughput at batch 1, 8, 32) is written but UNVERIFIED: this task had no GPU machine.',
+    '',
+  ].join('\n');
+  process.stdout.write(`${md}\n`);
+  if (write) {
+    const readme = path.join(import.meta.dirname, 'README.md');
+    const cur = existsSync(readme) ? readFileSync(readme, 'utf8') : '# Benchmarks\n\n';
+    const start = cur.search(/^## Inference\s*$/m);
+    let next: string;
+    if (start < 0) next = `${cur.replace(/\s*$/, '\n\n')}${md}`;
+    else {
+      const rest = cur.slice(start + 3);
+      const end = rest.search(/^## /m);
+      next = cur.slice(0, start) + md + (end < 0 ? '' : `\n${rest.slice(end)}`);
+    }
+    writeFileSync(readme, next);
+    process.stderr.write(`wrote ${readme}\n`);
+  }
+}
+
+await main();
