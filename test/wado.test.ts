@@ -150,18 +150,20 @@ describe('WADO-RS retrieve', () => {
   });
 
   it('retrieves a whole study in the default syntax: every part Explicit VR Little Endian (transcoded where needed)', async () => {
+    // The CT study (512x512 instances in many syntaxes): small frames keep the decodes quick on a loaded machine.
     const transcoder = await loadTranscoder();
-    const rg3 = files.filter((f) => /RG3_(UNC|J2KI|JPLL)\.dcm$/.test(f.path));
-    for (const f of rg3) await ensureStored(node, f);
-    const res = await fetch(`${node.dicomweb}/studies/${rg3[0]!.study}`);
+    const ct = files.filter((f) => f.path.includes('ts-matrix-ct') && f.path.includes('CTImage'));
+    const study = ct[0]!.study;
+    const stored = await node.node.ctx.db.query<{ transfer_syntax_uid: string }>('SELECT transfer_syntax_uid FROM instance WHERE study_instance_uid = $1', [study]);
+    expect(stored.some((r) => r.transfer_syntax_uid !== ELE)).toBe(true);
+    const res = await fetch(`${node.dicomweb}/studies/${study}`);
     if (!transcoder) {
-      expect(res.status).toBe(206); // only the Explicit VR LE instances
+      expect(res.status).toBe(stored.some((r) => r.transfer_syntax_uid === ELE) ? 206 : 406);
       return;
     }
     expect(res.status).toBe(200);
     const mp = parseMultipartResponse(Buffer.from(await res.arrayBuffer()), res.headers.get('content-type'));
-    const stored = (await node.node.ctx.db.query('SELECT 1 FROM instance WHERE study_instance_uid = $1', [rg3[0]!.study])).length;
-    expect(mp.parts).toHaveLength(stored);
+    expect(mp.parts).toHaveLength(stored.length);
     for (const p of mp.parts) {
       expect(p.headers['content-type']).toBe(`application/dicom; transfer-syntax=${ELE}`);
       expect(parseFile(p.body).string('x00020010')?.replace(/\0/g, '').trim()).toBe(ELE);

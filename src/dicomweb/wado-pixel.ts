@@ -78,23 +78,19 @@ export function loadPixelModule(): Promise<typeof Pixel | undefined> {
 export type Transcoder = { canTranscode(ts: string): boolean; toExplicitVrLittleEndian(part10: Uint8Array): Promise<Uint8Array> };
 
 /**
- * Finds the pixel module's transcode-to-Explicit-VR-Little-Endian function.
- * Not exported by src/pixel yet (issue 3): until it is, undefined, and
- * WADO-RS answers 406 for instances that would need it.
+ * The pixel module's transcoder to Explicit VR Little Endian
+ * (transcodeToExplicitVRLittleEndian, src/pixel/transcode.ts); undefined when
+ * the module cannot be loaded: WADO-RS then answers 406 for instances that
+ * would need it.
  */
 export async function loadTranscoder(): Promise<Transcoder | undefined> {
-  const mod = (await loadPixelModule()) as Record<string, unknown> | undefined;
-  if (!mod) return undefined;
-  const fn = ['transcodeToExplicitVrLittleEndian', 'transcodeToExplicitVRLittleEndian', 'toExplicitVrLittleEndian', 'transcode']
-    .map((n) => mod[n])
-    .find((f): f is (bytes: Uint8Array, ...rest: unknown[]) => Promise<Uint8Array> | Uint8Array => typeof f === 'function');
-  if (!fn) return undefined;
-  const decodable = typeof mod.decodableTransferSyntaxes === 'function' ? new Set((mod.decodableTransferSyntaxes as () => string[])()) : undefined;
+  const mod = await loadPixelModule();
+  if (!mod || typeof mod.transcodeToExplicitVRLittleEndian !== 'function') return undefined;
+  const decodable = new Set(mod.decodableTransferSyntaxes());
   return {
-    canTranscode: (ts) => (decodable ? decodable.has(ts) : true),
+    canTranscode: (ts) => decodable.has(ts),
     async toExplicitVrLittleEndian(part10) {
-      const out = await fn(part10);
-      return out instanceof Uint8Array ? out : new Uint8Array(out as ArrayBuffer);
+      return mod.transcodeToExplicitVRLittleEndian(part10);
     },
   };
 }
@@ -122,21 +118,11 @@ export async function decodeFrames(part10: Uint8Array, numbers: number[]): Promi
   }
   const frames: Uint8Array[] = [];
   let pi = parsed.pixel.photometricInterpretation;
-  // getFrame (src/pixel/frames.ts) gives the frame exactly as the transcoded file holds it;
-  // decodeFrameValues is the older entry point (colour always as RGB).
-  const getFrame = (mod as Record<string, unknown>).getFrame as
-    | ((p: Pixel.ParsedPart10, frameNumber: number) => Promise<{ bytes: Uint8Array; photometricInterpretation: string }>)
-    | undefined;
+  // getFrame (src/pixel/frames.ts): the frame exactly as the transcoded file holds it.
   for (const n of numbers) {
     try {
-      if (typeof getFrame === 'function') {
-        const r = await getFrame(parsed, n);
-        frames.push(r.bytes);
-        pi = r.photometricInterpretation;
-        continue;
-      }
-      const r = await mod.decodeFrameValues(parsed, n - 1);
-      frames.push(new Uint8Array(r.pixels.buffer, r.pixels.byteOffset, r.pixels.byteLength));
+      const r = await mod.getFrame(parsed, n);
+      frames.push(r.bytes);
       pi = r.photometricInterpretation;
     } catch (err) {
       throw pixelToWado(mod, err);
