@@ -58,7 +58,7 @@ export async function getFrame(part10: Uint8Array | ParsedPart10, frameNumber: n
 }
 
 /** Frame `frameNumber` (1-based) as stored: the compressed bitstream for encapsulated syntaxes. */
-export function getStoredFrame(part10: Uint8Array | ParsedPart10, frameNumber: number): Promise<FrameBytes> | FrameBytes {
+export async function getStoredFrame(part10: Uint8Array | ParsedPart10, frameNumber: number): Promise<FrameBytes> {
   const p = parsed(part10);
   if (!p.ts.encapsulated) return getFrame(p, frameNumber);
   if (!Number.isInteger(frameNumber) || frameNumber < 1 || frameNumber > p.pixel.numberOfFrames) {

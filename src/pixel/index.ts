@@ -5,7 +5,7 @@ export { parsePart10, type ParsedPart10, type PixelModule, type Window, type Lut
 export type { PixelArray } from './pixels.ts';
 export { decode, decodeFrameValues, isLossy, type DecodedImage, type DecodeOptions } from './decode.ts';
 export { DecodePool, defaultPool, closeDefaultPool, type PoolOptions } from './decode-pool.ts';
-export { present, modalityValues, applyWindow, type PresentOptions, type Presentation, type GrayPresentation, type RgbPresentation, type WindowSpec, type VoiFunction } from './present.ts';
+export { present, presentGray8, modalityValues, applyWindow, type PresentOptions, type Presentation, type GrayPresentation, type RgbPresentation, type WindowSpec, type VoiFunction } from './present.ts';
 export { transcodeToExplicitVRLittleEndian, isExplicitLittleEndian, type TranscodeOptions } from './transcode.ts';
 export { getFrame, getStoredFrame, frameMediaType, negotiateTransferSyntax, canProduce, type FrameBytes } from './frames.ts';
 export { renderFrame, parseWindowParam, parseViewportParam, negotiateRenderedMediaType, type RenderOptions, type RenderedImage, type RenderedMediaType, type Viewport } from './render.ts';

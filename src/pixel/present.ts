@@ -200,3 +200,35 @@ function presentGray(img: PresentInput, pixels: ArrayLike<number>, opts: Present
   }
   return { kind: 'gray', rows, columns, data: values, voi };
 }
+
+/**
+ * Grayscale presentation straight to 8 bits (round(v * 255)), for rendered images: one lookup per
+ * pixel for integer data. Identical to rounding present()'s output.
+ */
+export function presentGray8(img: PresentInput, pixels: PixelArray, opts: PresentOptions = {}): Uint8Array {
+  const out = new Uint8Array(pixels.length);
+  const m = img.module;
+  if (!m.modalityLut && pixels.length > 4096 && img.samplesPerPixel === 1) {
+    let mn = Infinity;
+    let mx = -Infinity;
+    for (let i = 0; i < pixels.length; i++) {
+      const v = pixels[i]!;
+      if (v < mn) mn = v;
+      if (v > mx) mx = v;
+    }
+    const range = mx - mn + 1;
+    if (range <= pixels.length && range <= 1 << 20) {
+      const domain = new Float64Array(range);
+      for (let i = 0; i < range; i++) domain[i] = mn + i;
+      const f = presentGray(img, domain, opts).data;
+      const lut = new Uint8Array(range);
+      for (let i = 0; i < range; i++) lut[i] = Math.round(f[i]! * 255);
+      for (let i = 0; i < pixels.length; i++) out[i] = lut[pixels[i]! - mn]!;
+      return out;
+    }
+  }
+  const p = present(img, pixels, opts);
+  if (p.kind !== 'gray') throw new PixelError('unsupported-pixel-format', 'presentGray8 is for grayscale images');
+  for (let i = 0; i < out.length; i++) out[i] = Math.round(p.data[i]! * 255);
+  return out;
+}

@@ -6,7 +6,7 @@ import sharp from 'sharp';
 import { PixelError } from './errors.ts';
 import { decodeFrameValues } from './decode.ts';
 import { parsePart10, type ParsedPart10 } from './parse.ts';
-import { present, type VoiFunction, type WindowSpec } from './present.ts';
+import { present, presentGray8, type VoiFunction, type WindowSpec } from './present.ts';
 import type { DecodePool } from './decode-pool.ts';
 
 export type RenderedMediaType = 'image/png' | 'image/jpeg';
@@ -96,14 +96,16 @@ export async function renderFrame(part10: Uint8Array | ParsedPart10, frameNumber
   const parsed = 'pixel' in part10 ? part10 : parsePart10(part10);
   const p = parsed.pixel;
   const { pixels, photometricInterpretation } = await decodeFrameValues(parsed, frameNumber - 1, opts.decoder);
-  const pres = present({ rows: p.rows, columns: p.columns, samplesPerPixel: p.samplesPerPixel, photometricInterpretation, bitsStored: p.bitsStored, module: p }, pixels, opts.window ? { window: opts.window } : {});
+  const input = { rows: p.rows, columns: p.columns, samplesPerPixel: p.samplesPerPixel, photometricInterpretation, bitsStored: p.bitsStored, module: p };
+  const popts = opts.window ? { window: opts.window } : {};
   let raw: Uint8Array;
   let channels: 1 | 3;
-  if (pres.kind === 'gray') {
-    raw = new Uint8Array(pres.data.length);
-    for (let i = 0; i < raw.length; i++) raw[i] = Math.round(pres.data[i]! * 255);
+  if (p.samplesPerPixel === 1) {
+    raw = presentGray8(input, pixels, popts);
     channels = 1;
   } else {
+    const pres = present(input, pixels, popts);
+    if (pres.kind !== 'rgb') throw new PixelError('unsupported-pixel-format', 'expected colour');
     raw = pres.data;
     channels = 3;
   }
