@@ -5,7 +5,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestNode, sharedDicomFiles, stow, type TestNode } from './helpers/node.ts';
 import { getMultipart, parseMultipartResponse } from './helpers/multipart.ts';
-import { ensureStored, fileInfo, makeMultiFrame, parseFile, storedPixelBytes, type FileInfo } from './helpers/wado.ts';
+import { ensureStored, fileInfo, makeMultiFrame, parseFile, storedPixelBytes, withIcon, type FileInfo } from './helpers/wado.ts';
 import { loadTranscoder, canDecode } from '../src/dicomweb/wado-pixel.ts';
 
 const ELE = '1.2.840.10008.1.2.1';
@@ -253,6 +253,21 @@ describe('WADO-RS metadata and bulk data', () => {
         expect(mp.parts[0]!.body.length).toBeGreaterThan(0);
       }
     }
+  });
+
+  it('resolves a BulkDataURI inside a sequence item (icon image pixel data)', async () => {
+    const src = byName(ctName('LittleEndianExplicitTransferSyntax_1.2.840.10008.1.2.1'));
+    const sop = '1.2.826.0.1.3680043.9.7433.42.3';
+    const { bytes, icon } = await withIcon(src.bytes, sop);
+    expect((await stow(node.dicomweb, [bytes])).status).toBe(200);
+    const base = `${node.dicomweb}/studies/${src.study}/series/${src.series}/instances/${sop}`;
+    const meta = (await (await fetch(`${base}/metadata`)).json()) as Record<string, { Value?: Record<string, { BulkDataURI?: string }>[] }>[];
+    const uri = meta[0]!['00880200']!.Value![0]!['7FE00010']!.BulkDataURI;
+    expect(uri).toBe(`${base}/bulkdata/00880200/0/7FE00010`);
+    const mp = await getMultipart(uri!);
+    expect(mp.parts[0]!.body.equals(icon)).toBe(true);
+    expect((await fetch(`${base}/bulkdata/00880200/1/7FE00010`)).status).toBe(404);
+    expect((await fetch(`${base}/bulkdata/00880200`)).status).toBe(400);
   });
 
   it('sends compressed Pixel Data bulk data as stored frames when the client takes their media type', async () => {

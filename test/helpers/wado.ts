@@ -94,3 +94,37 @@ export async function makeMultiFrame(source: Uint8Array, frames: number, sop: st
   out.dict = file.dict;
   return Buffer.from(out.write({ allowInvalidVRLength: true }));
 }
+
+/**
+ * A copy of a native file with an IconImageSequence (0088,0200) whose item holds a 64x64 8-bit
+ * Pixel Data (4096 bytes, over the bulk data threshold): a nested BulkDataURI. New SOPInstanceUID.
+ */
+export async function withIcon(source: Uint8Array, sop: string): Promise<{ bytes: Buffer; icon: Buffer }> {
+  const { default: dcmjs } = await import('dcmjs');
+  const ab = source.buffer.slice(source.byteOffset, source.byteOffset + source.byteLength) as ArrayBuffer;
+  const file = dcmjs.data.DicomMessage.readFile(ab);
+  const icon = Buffer.alloc(64 * 64);
+  for (let i = 0; i < icon.length; i++) icon[i] = (i * 7) & 0xff;
+  file.dict['00880200'] = {
+    vr: 'SQ',
+    Value: [
+      {
+        '00280002': { vr: 'US', Value: [1] },
+        '00280004': { vr: 'CS', Value: ['MONOCHROME2'] },
+        '00280010': { vr: 'US', Value: [64] },
+        '00280011': { vr: 'US', Value: [64] },
+        '00280100': { vr: 'US', Value: [8] },
+        '00280101': { vr: 'US', Value: [8] },
+        '00280102': { vr: 'US', Value: [7] },
+        '00280103': { vr: 'US', Value: [0] },
+        '7FE00010': { vr: 'OB', Value: [icon.buffer.slice(icon.byteOffset, icon.byteOffset + icon.byteLength)] },
+      },
+    ],
+  };
+  file.dict['00080018'] = { vr: 'UI', Value: [sop] };
+  file.meta['00020003'] = { vr: 'UI', Value: [sop] };
+  for (const tag of Object.keys(file.dict)) if (tag.endsWith('0000')) delete file.dict[tag];
+  const out = new dcmjs.data.DicomDict(file.meta);
+  out.dict = file.dict;
+  return { bytes: Buffer.from(out.write({ allowInvalidVRLength: true })), icon };
+}
