@@ -137,7 +137,9 @@ export async function decodeRaster(buf: Uint8Array): Promise<{ image: FloatImage
   const grey = meta.space === 'b-w' || meta.space === 'grey16' || meta.channels === 1 || meta.channels === 2;
   let raw: { data: Buffer; info: OutputInfo };
   try {
-    raw = await sharp(buf, { limitInputPixels: 40000 * 40000 }).raw({ depth: meta.depth === 'ushort' ? 'ushort' : 'uchar' }).toBuffer({ resolveWithObject: true });
+    let pipeline = sharp(buf, { limitInputPixels: 40000 * 40000 });
+    if (grey) pipeline = pipeline.extractChannel(0); // one channel out (sharp would expand grey to sRGB)
+    raw = await pipeline.raw({ depth: meta.depth === 'ushort' ? 'ushort' : 'uchar' }).toBuffer({ resolveWithObject: true });
   } catch (e) {
     throw new InferenceInputError('unreadable-image', `Cannot decode the image: ${messageOf(e).split('\n')[0]}`);
   }
@@ -146,9 +148,13 @@ export async function decodeRaster(buf: Uint8Array): Promise<{ image: FloatImage
   const data = new Float32Array(n);
   const sixteen = raw.data.length === n * channels * 2;
   const src = sixteen ? new Uint16Array(raw.data.buffer, raw.data.byteOffset, n * channels) : raw.data;
-  if (grey || channels < 3) {
-    const div = sixteen ? 65535 : 255;
-    for (let i = 0; i < n; i++) data[i] = src[i * channels]! / div;
+  if ((grey || channels < 3) && !sixteen) {
+    const lut = new Float32Array(256);
+    for (let v = 0; v < 256; v++) lut[v] = v / 255;
+    if (channels === 1) for (let i = 0; i < n; i++) data[i] = lut[src[i]!]!;
+    else for (let i = 0; i < n; i++) data[i] = lut[src[i * channels]!]!;
+  } else if (grey || channels < 3) {
+    for (let i = 0; i < n; i++) data[i] = src[i * channels]! / 65535;
   } else if (!sixteen) {
     for (let i = 0; i < n; i++) {
       const o = i * channels;
