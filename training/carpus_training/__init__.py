@@ -1,0 +1,1 @@
+"""carpus training package: hand segmenter and RidgeNet (bone age)."""

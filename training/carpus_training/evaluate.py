@@ -1,0 +1,69 @@
+"""Validation metrics of a RidgeNet checkpoint on the fixed val split (true sex and sex unknown).
+
+    /usr/bin/python3 -m carpus_training.evaluate --ckpt runs/ridge1/best.pt --out runs/ridge1/eval.json \
+        [--curve results/ridgenet_curve.png]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+
+import numpy as np
+import torch
+
+from .build_cache import CACHE
+from .data import load_labels
+from .ridgenet import RidgeNet
+from .train_ridgenet import metrics, predict
+
+
+def plot_curve(log_path, out_png, title):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    recs = [json.loads(l) for l in open(log_path) if '"epoch"' in l and '"val_mae"' in l]
+    ep = [r["epoch"] + 1 for r in recs]
+    fig, ax = plt.subplots(1, 2, figsize=(9, 3.2))
+    ax[0].plot(ep, [r["train_loss"] for r in recs], label="train loss (z-MSE + ridge)")
+    ax[0].plot(ep, [r["val_loss"] for r in recs], label="val loss (z-MSE)")
+    ax[0].set_xlabel("epoch"); ax[0].legend(); ax[0].set_yscale("log")
+    ax[1].plot(ep, [r["train_mae"] for r in recs], label="train MAE (augmented)")
+    ax[1].plot(ep, [r["val_mae"] for r in recs], label="val MAE")
+    ax[1].set_xlabel("epoch"); ax[1].set_ylabel("months"); ax[1].legend()
+    fig.suptitle(title); fig.tight_layout(); fig.savefig(out_png, dpi=80)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--ckpt", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--curve")
+    ap.add_argument("--cache", help="inputs to evaluate (default: the training cache of the config)")
+    a = ap.parse_args(argv)
+    torch.set_num_threads(2)
+    ck = torch.load(a.ckpt, map_location="cpu")
+    cfg = ck["cfg"]
+    m = RidgeNet(cfg["backbone"], cfg["dense"], cfg["dropout"])
+    m.load_state_dict(ck["model"])
+    rows = load_labels()
+    split = np.array([r["split"] for r in rows])
+    age = np.array([r["age"] for r in rows], dtype=np.float32)
+    male = np.array([r["male"] for r in rows])
+    va = np.flatnonzero(split == "val")
+    X = np.load(a.cache or cfg.get("cache") or os.path.join(
+        CACHE, f"ridge_in{cfg['size']}_{'seg' if cfg['segmented'] else 'noseg'}.npy"), mmap_mode="r")
+    xv = np.asarray(X[va])
+    pv = predict(m, xv, male[va].astype(np.float32))
+    pu = predict(m, xv, np.full(len(va), 0.5, np.float32))
+    res = {"split": "val", "n": int(len(va)), "epoch": int(ck["epoch"]), "inputs": os.path.basename(a.cache or cfg.get("cache") or "default"), "sex_given": metrics(pv, age[va], male[va]),
+           "sex_unknown_0.5": metrics(pu, age[va], male[va])}
+    with open(a.out, "w") as f:
+        json.dump(res, f, indent=1)
+    print(json.dumps(res, indent=1))
+    if a.curve:
+        plot_curve(os.path.join(os.path.dirname(a.ckpt), "log.jsonl"), a.curve, os.path.basename(os.path.dirname(a.ckpt)))
+
+
+if __name__ == "__main__":
+    main()

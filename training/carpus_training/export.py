@@ -1,0 +1,248 @@
+"""Export trained checkpoints to ONNX (dynamic batch) + model.json cards + parity fixtures.
+
+    /usr/bin/python3 -m carpus_training.export segmenter --ckpt runs/seg1/best.pt --version 1.0.0 --metrics runs/seg_eval.json
+    /usr/bin/python3 -m carpus_training.export ridgenet  --ckpt runs/ridge1/best.pt --version 1.0.0 --metrics runs/ridge_eval.json
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+
+import numpy as np
+import torch
+
+from . import preprocess as P
+from .build_ridge_cache import load_segmenter
+from .data import DATA, REPO, load_u8
+from .ridgenet import RidgeNet
+
+MODELS = os.environ.get("CARPUS_MODELS", os.path.join(REPO, "models"))
+PARITY_IMAGES = ["1377.png", "1380.png", "1418.png"]  # from ../shared/data/rsna-fullres-sample/images
+OPSET = 13
+
+LICENCE = {
+    "images": "RSNA Pediatric Bone Age Challenge 2017 training set (Stanford and Colorado Children's Hospitals, "
+              "de-identified). RSNA terms: non-commercial research and education use only, attribution, "
+              "no attempt at re-identification. Model weights trained on these images inherit these terms.",
+    "citation": "Halabi SS, Prevedello LM, Kalpathy-Cramer J, et al. The RSNA Pediatric Bone Age Machine Learning "
+                "Challenge. Radiology 2018;290(2):498-503. doi:10.1148/radiol.2018180736",
+    "annotations": "Ossification ROI boxes (used only to measure segmentation box recall): Koitka S, Demircioglu A, "
+                   "Kim MS, Friedrich CM, Nensa F. Ossification area localization in pediatric hand radiographs "
+                   "using deep neural networks for object detection. PLOS ONE 2018;13(11):e0207496. MIT licence.",
+}
+
+
+def sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def write_f32(path, arr):
+    arr = np.ascontiguousarray(arr, dtype="<f4")
+    arr.tofile(path)
+    return {"file": os.path.basename(path), "shape": list(arr.shape), "dtype": "float32", "byteOrder": "little"}
+
+
+def parity_inputs():
+    out = []
+    for name in PARITY_IMAGES:
+        path = os.path.join(DATA, "rsna-fullres-sample", "images", name)
+        out.append((name, path, P.u8_to_unit(load_u8(path))))
+    return out
+
+
+class _RidgeExport(torch.nn.Module):
+    def __init__(self, m):
+        super().__init__()
+        self.m = m
+
+    def forward(self, image, sex):
+        return self.m(image, sex, with_gradcam=True)
+
+
+def export_segmenter(a):
+    seg = load_segmenter(a.ckpt)
+    ck = torch.load(a.ckpt, map_location="cpu")
+    out = os.path.join(MODELS, a.name or "hand-segmenter", a.version)
+    os.makedirs(os.path.join(out, "parity"), exist_ok=True)
+    onnx_path = os.path.join(out, "model.onnx")
+    x = torch.zeros(1, 1, P.SEG_SIZE, P.SEG_SIZE)
+    torch.onnx.export(seg, x, onnx_path, input_names=["image"], output_names=["logits"], opset_version=OPSET,
+                      dynamic_axes={"image": {0: "N"}, "logits": {0: "N"}}, do_constant_folding=True)
+    fixtures = []
+    for name, path, img01 in parity_inputs():
+        stem = os.path.splitext(name)[0]
+        xin = P.segmenter_input(img01)
+        with torch.no_grad():
+            logits = seg(torch.from_numpy(xin)).numpy()
+        mask = P.mask_from_logits(logits[0, 0])
+        top, left, side = P.crop_box(mask)
+        fixtures.append({
+            "image": f"../shared/data/rsna-fullres-sample/images/{name}",
+            "input": write_f32(os.path.join(out, "parity", f"{stem}.image.f32"), xin),
+            "logits": write_f32(os.path.join(out, "parity", f"{stem}.logits.f32"), logits),
+            "mask256_sum": float(mask.sum()),
+            "crop": {"top": top, "left": left, "side": side},
+        })
+    metrics = json.load(open(a.metrics)) if a.metrics else None
+    card = {
+        "name": "hand-segmenter",
+        "version": a.version,
+        "task": "binary hand segmentation of a hand radiograph (hand and soft tissue vs background, "
+                "burned-in letters and markers)",
+        "architecture": {"type": "U-Net", "widths": ck["cfg"]["widths"], "blocks": "2x(conv3x3-BN-ReLU) per level, "
+                         "max-pool down, bilinear x2 up (align_corners=false) + skip concat, 1x1 conv to 1 logit",
+                         "parameters": int(sum(p.numel() for p in seg.parameters())), "onnx_opset": OPSET},
+        "input": {
+            "name": "image", "shape": ["N", 1, P.SEG_SIZE, P.SEG_SIZE], "dtype": "float32", "layout": "NCHW",
+            "channels": 1,
+            "values": "grayscale in [0,1], bone bright (8-bit: value/255; DICOM: modality LUT, VOI window, "
+                      "MONOCHROME1 inverted)",
+            "resize": f"PIL Image.resize((128,128), BILINEAR) of the mode 'F' image; aspect ratio NOT kept",
+            "normalisation": "none",
+            "spec": "docs/model-input.md",
+        },
+        "outputs": [{"name": "logits", "shape": ["N", 1, P.SEG_SIZE, P.SEG_SIZE], "dtype": "float32",
+                     "units": "logit of P(hand); hand where logit > 0"}],
+        "postprocessing": {
+            "threshold": "logits > 0 (strict)",
+            "largest_component": "8-connected, ties -> first in row-major order; empty -> mask of all ones",
+            "upsample": "PIL bilinear 128->256 of the 0/1 float mask, then >= 0.5",
+            "crop": {"grid": P.WORK_SIZE, "margin": P.CROP_MARGIN, "square": True, "outside": 0.0},
+            "spec": "docs/model-input.md",
+        },
+        "training": {"targets": "classical masks (training/carpus_training/classical_seg.py: segment_tophat) on all "
+                                "11,352 train-split images, 128 px", "config": ck["cfg"], "epoch": ck["epoch"],
+                     "command": "see training/README.md"},
+        "data": LICENCE,
+        "metrics": metrics,
+        "parity": {"dir": "parity", "tolerance": 1e-4, "fixtures": fixtures},
+        "onnx_sha256": sha256(onnx_path),
+        "onnx_bytes": os.path.getsize(onnx_path),
+    }
+    with open(os.path.join(out, "model.json"), "w") as f:
+        json.dump(card, f, indent=2)
+    print(onnx_path, card["onnx_sha256"], card["onnx_bytes"])
+
+
+def export_ridgenet(a):
+    ck = torch.load(a.ckpt, map_location="cpu")
+    cfg = ck["cfg"]
+    m = RidgeNet(cfg["backbone"], cfg["dense"], cfg["dropout"])
+    m.load_state_dict(ck["model"])
+    m.eval()
+    seg = load_segmenter(a.seg_ckpt)
+    out = os.path.join(MODELS, a.name or "ridgenet", a.version)
+    size = int(cfg["size"])
+    os.makedirs(os.path.join(out, "parity"), exist_ok=True)
+    onnx_path = os.path.join(out, "model.onnx")
+    wrap = _RidgeExport(m).eval()
+    x = torch.zeros(1, 1, size, size)
+    s = torch.full((1, 1), 0.5)
+    torch.onnx.export(wrap, (x, s), onnx_path, input_names=["image", "sex"],
+                      output_names=["bone_age_months", "features", "d_bone_age_d_features"],
+                      opset_version=OPSET, do_constant_folding=True,
+                      dynamic_axes={"image": {0: "N"}, "sex": {0: "N"}, "bone_age_months": {0: "N"},
+                                    "features": {0: "N"}, "d_bone_age_d_features": {0: "N"}})
+    with torch.no_grad():
+        _, feat, _ = wrap(x, s)
+    fh, fw = int(feat.shape[2]), int(feat.shape[3])
+    fixtures = []
+    for name, path, img01 in parity_inputs():
+        stem = os.path.splitext(name)[0]
+        with torch.no_grad():
+            logits = seg(torch.from_numpy(P.segmenter_input(img01))).numpy()[0, 0]
+        xin = P.ridgenet_input_from_mask(img01, P.mask_from_logits(logits), size)
+        entry = {"image": f"../shared/data/rsna-fullres-sample/images/{name}",
+                 "input": write_f32(os.path.join(out, "parity", f"{stem}.image.f32"), xin), "cases": []}
+        for sex_name, sv in (("male", 1.0), ("female", 0.0), ("unknown", 0.5)):
+            with torch.no_grad():
+                age, feat, grad = wrap(torch.from_numpy(xin), torch.tensor([[sv]]))
+            case = {"sex": sv, "bone_age_months": float(age[0, 0])}
+            if sex_name == "unknown":
+                case["features"] = write_f32(os.path.join(out, "parity", f"{stem}.features.f32"), feat.numpy())
+                case["d_bone_age_d_features_per_channel"] = write_f32(
+                    os.path.join(out, "parity", f"{stem}.grad_channel.f32"), grad.numpy()[:, :, 0, 0])
+            entry["cases"].append(case)
+        fixtures.append(entry)
+    metrics = json.load(open(a.metrics)) if a.metrics else None
+    card = {
+        "name": a.name or "ridgenet",
+        "version": a.version,
+        "task": "bone age (months) from a left-hand radiograph, with sex as an input",
+        "architecture": {
+            "type": "RidgeNet",
+            "backbone": cfg["backbone"] + {
+                "plaincnn": " (8 x [conv3x3-BN-ReLU], channels 24-32-32-64-64-128-128-128, strides 2-2-1-2-1-2-1-1: "
+                            "output stride 16, trained from scratch)",
+                "mobilenet_v3_small_os16": " (torchvision MobileNetV3-Small features, dilated last stage: output "
+                                           "stride 16, 1-channel stem, trained from scratch)",
+                "vgg19": " (torchvision VGG-19 conv stack without the last max-pool, 1-channel stem)",
+            }.get(cfg["backbone"], ""),
+            "head": f"GAP -> concat[features({m.channels}), sex] -> dense({cfg['dense']}, ReLU) -> "
+                    f"dropout({cfg['dropout']}) -> ridge linear(1) with L2 lambda={cfg['ridge_lambda']} -> "
+                    f"* {float(m.age_std):.4f} + {float(m.age_mean):.4f} (months)",
+            "parameters": int(sum(p.numel() for p in m.parameters())),
+            "onnx_opset": OPSET,
+        },
+        "inputs": [
+            {"name": "image", "shape": ["N", 1, size, size], "dtype": "float32", "layout": "NCHW",
+             "channels": 1, "values": "background-removed, square-cropped hand in [0,1], bone bright, background 0",
+             "preprocessing": "docs/model-input.md (segmenter hand-segmenter " + a.seg_version + ": logits>0, "
+                              "largest 8-connected component, PIL bilinear 128->256 and >=0.5, multiply the 256x256 "
+                              f"image, square box around the mask + {P.CROP_MARGIN} px margin, zero outside, "
+                              f"PIL bilinear to {size}x{size}; aspect of the source NOT kept "
+                              "(squashed to square first)",
+             "normalisation": "none"},
+            {"name": "sex", "shape": ["N", 1], "dtype": "float32",
+             "values": "1.0 male, 0.0 female, 0.5 unknown (trained with 10% of samples set to 0.5)"},
+        ],
+        "outputs": [
+            {"name": "bone_age_months", "shape": ["N", 1], "dtype": "float32", "units": "months"},
+            {"name": "features", "shape": ["N", m.channels, fh, fw], "dtype": "float32",
+             "units": "last convolutional feature maps A (after the backbone's final activation), "
+                      f"stride {size // fh} w.r.t. the input"},
+            {"name": "d_bone_age_d_features", "shape": ["N", m.channels, fh, fw], "dtype": "float32",
+             "units": "months per unit of A: exact gradient d bone_age_months / d A (dropout off, ReLU'(0)=0); "
+                      "constant over positions because the head starts with global average pooling"},
+        ],
+        "gradcam": {
+            "feature_tensor": "features", "gradient_tensor": "d_bone_age_d_features",
+            "recipe": "alpha_k = mean_{i,j} d_bone_age_d_features[k,i,j]; cam[i,j] = max(0, sum_k alpha_k * "
+                      "features[k,i,j]); upsample cam to the RidgeNet input size with PIL-style bilinear and map back "
+                      "through the crop box to the image",
+        },
+        "training": {"config": cfg, "epoch": int(ck["epoch"]), "segmenter": "hand-segmenter " + a.seg_version,
+                     "data": "rsna-train-299, split=train (11,352 images)", "command": "see training/README.md"},
+        "data": LICENCE,
+        "metrics": metrics,
+        "parity": {"dir": "parity", "tolerance": 1e-4, "fixtures": fixtures},
+        "onnx_sha256": sha256(onnx_path),
+        "onnx_bytes": os.path.getsize(onnx_path),
+    }
+    with open(os.path.join(out, "model.json"), "w") as f:
+        json.dump(card, f, indent=2)
+    print(onnx_path, card["onnx_sha256"], card["onnx_bytes"])
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser()
+    ap.add_argument("which", choices=["segmenter", "ridgenet"])
+    ap.add_argument("--ckpt", required=True)
+    ap.add_argument("--seg-ckpt", help="segmenter checkpoint (ridgenet fixtures)")
+    ap.add_argument("--seg-version", default="1.0.0")
+    ap.add_argument("--version", default="1.0.0")
+    ap.add_argument("--name", help="model name (default: hand-segmenter / ridgenet)")
+    ap.add_argument("--metrics")
+    a = ap.parse_args(argv)
+    torch.set_num_threads(2)
+    (export_segmenter if a.which == "segmenter" else export_ridgenet)(a)
+
+
+if __name__ == "__main__":
+    main()
