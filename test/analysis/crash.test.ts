@@ -2,36 +2,16 @@
  * kill -9 of a node (a spawned `src/main.ts`) during an analysis: after a restart on the same data
  * directory the job completes, with exactly one result and one SR.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { freePort } from '../helpers/orthanc.ts';
-import { PROJECT_ROOT } from '../helpers/node.ts';
 import { handRadiograph } from './fixtures.ts';
-import { STUB_MODULE, boneAge, stow, waitFor } from './helpers.ts';
+import { STUB_MODULE, boneAge, healthy, spawnNode, stow, waitFor } from './helpers.ts';
 
 const SR_CLASS = '1.2.840.10008.5.1.4.1.1.88.33';
-
-function spawnNode(env: Record<string, string>): ChildProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(PROJECT_ROOT, 'src/main.ts')], {
-    cwd: PROJECT_ROOT,
-    env: { ...process.env, LOG_LEVEL: 'warn', ...env },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  child.stderr!.on('data', (d: Buffer) => process.env.CARPUS_TEST_VERBOSE && process.stderr.write(d));
-  return child;
-}
-
-async function healthy(base: string, timeoutMs = 180_000) {
-  await waitFor(
-    () => fetch(`${base}/healthz`).then((r) => r.status, () => 0),
-    (s) => s === 200,
-    timeoutMs,
-    'node health',
-  );
-}
 
 async function databaseUrl(): Promise<string | undefined> {
   const admin = process.env.CARPUS_TEST_DATABASE_URL;

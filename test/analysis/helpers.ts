@@ -1,5 +1,6 @@
+import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
-import { startTestNode, stow, type TestNode } from '../helpers/node.ts';
+import { PROJECT_ROOT, startTestNode, stow, type TestNode } from '../helpers/node.ts';
 
 export const STUB_MODULE = path.resolve(import.meta.dirname, 'stub-inference.ts');
 
@@ -41,3 +42,22 @@ export async function waitForStatus(node: { baseUrl: string }, study: string, st
 }
 
 export { stow };
+
+/** `src/main.ts` as a child process (for kill -9); its log goes to stderr with CARPUS_TEST_VERBOSE=1. */
+export function spawnNode(env: Record<string, string>): ChildProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(PROJECT_ROOT, 'src/main.ts')], {
+    cwd: PROJECT_ROOT,
+    env: { ...process.env, LOG_LEVEL: process.env.CARPUS_TEST_VERBOSE ? 'info' : 'warn', ...env },
+    stdio: ['ignore', process.env.CARPUS_TEST_VERBOSE ? 'inherit' : 'ignore', 'inherit'],
+  });
+  return child;
+}
+
+export async function healthy(base: string, timeoutMs = 180_000): Promise<void> {
+  await waitFor(
+    () => fetch(`${base}/healthz`).then((r) => r.status, () => 0),
+    (s) => s === 200,
+    timeoutMs,
+    'node health',
+  );
+}
