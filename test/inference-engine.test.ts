@@ -273,9 +273,10 @@ describe('rejection', () => {
     expect(checkMask(q)).toBeUndefined();
     expect(checkMask({ ...q, empty: true })?.code).toBe('no-segmentation');
     expect(checkMask({ ...q, areaFraction: 0.01 })?.code).toBe('mask-area');
-    expect(checkMask({ ...q, areaFraction: 0.99 })?.code).toBe('mask-area');
+    expect(checkMask({ ...q, areaFraction: 0.99 }, { ...DEFAULT_LIMITS, maxAreaFraction: 0.8 })?.code).toBe('mask-area');
     expect(checkMask({ ...q, largestComponentShare: 0.3, componentCount: 9 })?.reason).toMatch(/fragmented into 9 parts/);
     expect(checkMask({ ...q, boxAspect: 6 })?.code).toBe('mask-shape');
+    expect(checkMask({ ...q, boxAspect: 0.3 })?.code).toBe('mask-shape');
     expect(checkMask(q, { ...DEFAULT_LIMITS, minAreaFraction: 0.5 })?.code).toBe('mask-area');
     expect(checkAge(120)).toBeUndefined();
     expect(checkAge(-3)?.code).toBe('out-of-range');
@@ -287,9 +288,10 @@ describe('rejection', () => {
     const blank = { width: 400, height: 500, data: new Float32Array(400 * 500) };
     const r = await engine.predictImage(blank);
     expect(r).toMatchObject({ status: 'rejected', stage: 'segmentation', code: 'no-segmentation' });
-    const white = { width: 400, height: 500, data: new Float32Array(400 * 500).fill(1) };
-    expect(await engine.predictImage(white)).toMatchObject({ status: 'rejected', stage: 'segmentation', code: 'mask-area' });
-    const kept = await engine.predictImage(white, { keepRejectedEstimate: true });
+    const spot = { width: 400, height: 500, data: new Float32Array(400 * 500) };
+    for (let y = 200; y < 240; y++) spot.data.fill(1, y * 400 + 180, y * 400 + 220);
+    expect(await engine.predictImage(spot)).toMatchObject({ status: 'rejected', stage: 'segmentation', code: 'mask-area' });
+    const kept = await engine.predictImage(spot, { keepRejectedEstimate: true });
     expect(kept.status === 'rejected' && typeof kept.modelOutputMonths === 'number').toBe(true);
   });
 });

@@ -9,7 +9,7 @@ import { BoneAgeEngine, loadBundle, listVersions, type BoneAgePrediction, type M
 import { decodeRaster } from '../src/inference/image-input.ts';
 import { cropBox, maskBounds, maskFromLogits, ridgeInput, segmenterInput, workImage } from '../src/inference/preprocess.ts';
 import { closeDefaultPool } from '../src/pixel/index.ts';
-import { DICOM, FULLRES, REAL_MODELS, REPO, maxAbsDiff, readF32, realModelsPresent } from './inference-helpers/common.ts';
+import { DICOM, FULLRES, REAL_MODELS, REPO, maxAbsDiff, readF32, realModelPresent, realModelsPresent } from './inference-helpers/common.ts';
 
 interface Ref {
   file: string;
@@ -24,6 +24,29 @@ function relErr(a: Float32Array, b: Float32Array): number {
   for (const v of b) scale = Math.max(scale, Math.abs(v));
   return maxAbsDiff(a, b) / Math.max(scale, 1e-12);
 }
+
+describe.skipIf(!realModelPresent('hand-segmenter'))('shipped segmenter', () => {
+  it('onnxruntime-node logits = PyTorch within 1e-4 relative; TypeScript segmenter input and crop = the fixtures', async () => {
+    const seg = await loadBundle('hand-segmenter', { modelsDir: REAL_MODELS });
+    const s = await ort.InferenceSession.create(seg.onnxPath, { executionProviders: ['cpu'], logSeverityLevel: 3 });
+    const dir = path.join(seg.dir, seg.card.parity!.dir);
+    expect(seg.card.parity!.fixtures.length).toBeGreaterThan(0);
+    for (const fx of seg.card.parity!.fixtures) {
+      const input = fx.input as Ref;
+      const x = readF32(path.join(dir, input.file));
+      const out = await s.run({ image: new ort.Tensor('float32', x, input.shape) });
+      const logits = out.logits!.data as Float32Array;
+      expect(relErr(logits, readF32(path.join(dir, (fx.logits as Ref).file)))).toBeLessThan(1e-4);
+      const { image } = await decodeRaster(readFileSync(path.resolve(REPO, fx.image as string)));
+      expect(maxAbsDiff(segmenterInput(image), x)).toBeLessThan(1e-4);
+      const m = maskFromLogits(logits);
+      const b = maskBounds(m.mask256)!;
+      if (typeof fx.mask256_sum === 'number') expect(b.area).toBe(fx.mask256_sum);
+      expect(cropBox(b)).toEqual(fx.crop);
+    }
+    await s.release();
+  });
+});
 
 describe.skipIf(!present)('shipped models', () => {
   let seg: ModelBundle;

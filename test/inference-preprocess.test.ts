@@ -11,7 +11,7 @@ import { decodeRaster } from '../src/inference/image-input.ts';
 import { camToImage, cropBox, gradCam, largestComponent, maskBounds, maskFromLogits, ridgeInput, segmenterInput, workImage } from '../src/inference/preprocess.ts';
 import { resizeFast } from '../src/inference/upsample.ts';
 import { loadBundle } from '../src/inference/card.ts';
-import { FULLRES, R299, REAL_MODELS, REPO, maxAbsDiff, readF32, realModelsPresent } from './inference-helpers/common.ts';
+import { FULLRES, R299, REAL_MODELS, REPO, maxAbsDiff, readF32, realModelPresent } from './inference-helpers/common.ts';
 import { tinyModelsDir } from './inference-helpers/tiny-models.ts';
 
 const tmp = mkdtempSync(path.join(tmpdir(), 'carpus-prep-'));
@@ -100,7 +100,7 @@ describe('pieces', () => {
 });
 
 // Logits from the shipped segmenter when present, else from the tiny stand-in (a threshold).
-const modelsDir = realModelsPresent() ? REAL_MODELS : undefined;
+const modelsDir = realModelPresent('hand-segmenter') ? REAL_MODELS : undefined;
 const images = [
   path.join(FULLRES, '1377.png'),
   path.join(FULLRES, '1418.png'),

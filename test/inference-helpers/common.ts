@@ -9,6 +9,11 @@ export const FULLRES = path.join(SHARED, 'rsna-fullres-sample', 'images');
 export const R299 = path.join(SHARED, 'rsna-train-299');
 export const DICOM = path.join(SHARED, 'dicom');
 
+/** A shipped model is present (a card). */
+export function realModelPresent(name: string): boolean {
+  return listVersions(REAL_MODELS, name).length > 0;
+}
+
 /** The shipped models are present (a card of each). */
 export function realModelsPresent(): boolean {
   return ['hand-segmenter', 'ridgenet'].every((n) => listVersions(REAL_MODELS, n).length > 0);
