@@ -202,6 +202,29 @@ describe('pipeline', () => {
     await expect(q.submit(1)).rejects.toThrow(/closed/);
   });
 
+  it('requests in flight are bounded; the rest wait, beyond the waiting list: busy', async () => {
+    const { Semaphore } = await import('../src/inference/batch-queue.ts');
+    const sem = new Semaphore(2, 1);
+    const a = await sem.acquire();
+    const b = await sem.acquire();
+    let cGot = false;
+    const c = sem.acquire().then((r) => {
+      cGot = true;
+      return r;
+    });
+    await expect(sem.acquire()).rejects.toMatchObject({ code: 'busy' });
+    expect(sem.stats()).toEqual({ active: 2, waiting: 1, limit: 2 });
+    a();
+    a(); // a second release is ignored
+    const rc = await c;
+    expect(cGot).toBe(true);
+    expect(sem.stats()).toEqual({ active: 2, waiting: 0, limit: 2 });
+    b();
+    rc();
+    expect(sem.stats().active).toBe(0);
+    expect(engine.health().queues.requests.limit).toBe(8);
+  });
+
   it('bad input: missing file, not an image', async () => {
     await expect(engine.predictFile('/nonexistent/x.png')).rejects.toMatchObject({ code: 'file-missing' });
     await expect(engine.predictFile(path.join(import.meta.dirname, '..', 'package.json'))).rejects.toMatchObject({ code: 'not-an-image' });

@@ -95,3 +95,35 @@ export class BatchQueue<I, O> {
     }
   }
 }
+
+/** At most `limit` holders at once; at most `maxWaiting` waiting (then 'busy'). */
+export class Semaphore {
+  private active = 0;
+  private readonly waiting: (() => void)[] = [];
+
+  constructor(
+    readonly limit: number,
+    private readonly maxWaiting: number,
+  ) {}
+
+  async acquire(): Promise<() => void> {
+    if (this.active >= this.limit) {
+      if (this.waiting.length >= this.maxWaiting) throw new InferenceInputError('busy', `inference busy: ${this.active} running, ${this.waiting.length} waiting`);
+      await new Promise<void>((resolve) => this.waiting.push(resolve));
+    } else {
+      this.active++;
+    }
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const next = this.waiting.shift();
+      if (next) next(); // the slot passes to the next waiter
+      else this.active--;
+    };
+  }
+
+  stats(): { active: number; waiting: number; limit: number } {
+    return { active: this.active, waiting: this.waiting.length, limit: this.limit };
+  }
+}

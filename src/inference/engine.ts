@@ -5,7 +5,7 @@
 import { performance } from 'node:perf_hooks';
 import type { DecodePool, FloatImage } from '../pixel/index.ts';
 import { loadBundle, defaultModelsDir, cardCropGeometry, cardInputSize, type ModelBundle } from './card.ts';
-import { BatchQueue, type BatchQueueStats } from './batch-queue.ts';
+import { BatchQueue, Semaphore, type BatchQueueStats } from './batch-queue.ts';
 import { checkAge, checkDicom, checkMask, DEFAULT_LIMITS, type MaskQuality, type PlausibilityLimits, type Rejection } from './checks.ts';
 import { InferenceInputError } from './errors.ts';
 import { decodeRaster, isDicom, parseDicom, readInputFile, type DicomAttributes, type SourceKind } from './image-input.ts';
@@ -107,6 +107,8 @@ export interface EngineOptions {
   concurrency?: number;
   /** Images waiting per model before 'busy' (default 256). */
   maxQueued?: number;
+  /** Requests decoded/processed at once (default CARPUS_INFERENCE_IN_FLIGHT or 2 x maxBatch); others wait. */
+  maxInFlight?: number;
   segmenterVersion?: string;
   ridgenetVersion?: string;
   warmUp?: boolean;
@@ -143,7 +145,7 @@ export interface EngineHealth {
   intraOpThreads: number | null;
   maxBatch: number;
   models: (ModelRef & { sha256: string })[];
-  queues: { segmenter: BatchQueueStats; ridgenet: BatchQueueStats };
+  queues: { segmenter: BatchQueueStats; ridgenet: BatchQueueStats; requests: { active: number; waiting: number; limit: number } };
   warmUpMs: number | null;
 }
 
@@ -170,6 +172,7 @@ export function sexFromDicom(v: string | undefined): Sex {
 export class BoneAgeEngine {
   private readonly segQueue: BatchQueue<Float32Array, SegOut>;
   private readonly ridgeQueue: BatchQueue<RidgeIn, RidgeOut>;
+  private readonly requests: Semaphore;
   private closed = false;
   private warmUpMs: number | null = null;
   /** Grid sizes from the cards. */
@@ -187,6 +190,7 @@ export class BoneAgeEngine {
     readonly maxBatch: number,
     concurrency: number,
     maxQueued: number,
+    maxInFlight: number,
     private readonly limits: PlausibilityLimits,
     private readonly log: InferenceLogger,
     private readonly decoder: DecodePool | 'inline' | undefined,
@@ -199,6 +203,7 @@ export class BoneAgeEngine {
       ridge: cardInputSize(ridgenet.card, 'image') ?? DEFAULT_GEOMETRY.ridge,
     };
     const q = { maxBatch, concurrency, maxQueued };
+    this.requests = new Semaphore(maxInFlight, maxQueued);
     this.segQueue = new BatchQueue((items) => this.runSegmenter(items), q);
     this.ridgeQueue = new BatchQueue((items) => this.runRidge(items), q);
   }
@@ -240,6 +245,7 @@ export class BoneAgeEngine {
       maxBatch,
       concurrency,
       opts.maxQueued ?? 256,
+      opts.maxInFlight ?? envInt('CARPUS_INFERENCE_IN_FLIGHT', 2 * maxBatch),
       opts.limits ?? DEFAULT_LIMITS,
       log,
       opts.decoder,
@@ -267,7 +273,7 @@ export class BoneAgeEngine {
       intraOpThreads: this.intraOpThreads ?? null,
       maxBatch: this.maxBatch,
       models: [this.segmenter, this.ridgenet].map((b) => ({ name: b.name, version: b.version, sha256: b.card.onnx_sha256 })),
-      queues: { segmenter: this.segQueue.stats(), ridgenet: this.ridgeQueue.stats() },
+      queues: { segmenter: this.segQueue.stats(), ridgenet: this.ridgeQueue.stats(), requests: this.requests.stats() },
       warmUpMs: this.warmUpMs,
     };
   }
@@ -341,6 +347,15 @@ export class BoneAgeEngine {
   /** Predicts from the bytes of a DICOM Part 10 file, a PNG or a JPEG. */
   async predictBytes(buf: Uint8Array, opts: PredictOptions = {}, t0 = performance.now()): Promise<PredictionResult> {
     if (this.closed) throw new InferenceInputError('closed', 'inference engine is closed');
+    const release = await this.requests.acquire();
+    try {
+      return await this.predictBytesNow(buf, opts, t0);
+    } finally {
+      release();
+    }
+  }
+
+  private async predictBytesNow(buf: Uint8Array, opts: PredictOptions, t0: number): Promise<PredictionResult> {
     let image: FloatImage;
     let kind: SourceKind;
     let lossy: boolean;
@@ -366,7 +381,12 @@ export class BoneAgeEngine {
   /** Predicts from an already decoded [0,1] bone-bright radiograph. */
   async predictImage(image: FloatImage, opts: PredictOptions = {}): Promise<PredictionResult> {
     if (this.closed) throw new InferenceInputError('closed', 'inference engine is closed');
-    return this.run(image, opts, { kind: 'image', lossy: false, t0: performance.now(), sexSource: opts.sex ? 'option' : 'none', decodeMs: 0 });
+    const release = await this.requests.acquire();
+    try {
+      return await this.run(image, opts, { kind: 'image', lossy: false, t0: performance.now(), sexSource: opts.sex ? 'option' : 'none', decodeMs: 0 });
+    } finally {
+      release();
+    }
   }
 
   private async run(
