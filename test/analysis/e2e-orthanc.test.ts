@@ -20,6 +20,7 @@ import { readPart10 } from '../../src/sr-writer/dataset.ts';
 import { ORTHANC_BIN, freePort, orthancAvailable, startOrthanc, type OrthancPeer } from '../helpers/orthanc.ts';
 import { handRadiograph, sampleLabels, type Hand } from './fixtures.ts';
 import { boneAge, healthy, spawnNode, waitFor } from './helpers.ts';
+import { ROUTE_LUA } from './orthanc-route.ts';
 
 const SR_CLASS = '1.2.840.10008.5.1.4.1.1.88.33';
 const SC_CLASS = '1.2.840.10008.5.1.4.1.1.7';
@@ -27,18 +28,6 @@ const dryRunModule = process.env.CARPUS_E2E_INFERENCE_MODULE;
 const modelsReady = !!dryRunModule || listVersions(defaultModelsDir(), 'ridgenet').length > 0 && listVersions(defaultModelsDir(), 'hand-segmenter').length > 0;
 const WIDTH = Number(process.env.CARPUS_E2E_WIDTH ?? 800);
 
-export const ROUTE_LUA = `
--- Route new hand radiographs to carpus (never carpus's own results back).
-function OnStoredInstance(instanceId, tags, metadata, origin)
-  if origin['RequestOrigin'] == 'Lua' then return end
-  if (tags['Manufacturer'] or '') == 'carpus' then return end
-  local modality = tags['Modality'] or ''
-  if modality ~= 'CR' and modality ~= 'DX' and modality ~= 'DR' then return end
-  local body = string.upper(tags['BodyPartExamined'] or '')
-  if body ~= '' and body ~= 'HAND' and body ~= 'WRIST' then return end
-  RestApiPost('/dicom-web/servers/carpus/stow', DumpJson({ Resources = { instanceId }, Asynchronous = true }, true))
-end
-`;
 
 type Nat = Record<string, any>;
 const asArray = (v: unknown): Nat[] => (Array.isArray(v) ? v : v ? [v] : []) as Nat[];
