@@ -95,8 +95,10 @@ def export_segmenter(a):
         "version": a.version,
         "task": "binary hand segmentation of a hand radiograph (hand and soft tissue vs background, "
                 "burned-in letters and markers)",
-        "architecture": {"type": "U-Net", "widths": ck["cfg"]["widths"], "blocks": "2x(conv3x3-BN-ReLU) per level, "
-                         "max-pool down, bilinear x2 up (align_corners=false) + skip concat, 1x1 conv to 1 logit",
+        "architecture": {"type": "U-Net", "widths": ck["cfg"]["widths"], "blocks": ("stem conv3x3 stride 2-BN-ReLU (the U-Net runs at 64x64), then "
+                                    if ck["cfg"].get("stem_stride", 1) == 2 else "") + "2x(conv3x3-BN-ReLU) per level, "
+                         "max-pool down, bilinear x2 up (align_corners=false) + skip concat, 1x1 conv to 1 logit" + (", logits bilinear x2 up to 128x128 (align_corners=false)"
+                                                          if ck["cfg"].get("stem_stride", 1) == 2 else ""),
                          "parameters": int(sum(p.numel() for p in seg.parameters())), "onnx_opset": OPSET},
         "input": {
             "name": "image", "shape": ["N", 1, P.SEG_SIZE, P.SEG_SIZE], "dtype": "float32", "layout": "NCHW",
