@@ -57,6 +57,7 @@ import { isUsableUid } from '../dicom/part10.ts';
 import { errInfo } from '../store/archive.ts';
 import { problem } from './errors.ts';
 import { dicomwebBase, instanceUrl } from './urls.ts';
+import { registerRendered } from './wado-rendered.ts';
 import { multipartContentType, multipartStream, randomBoundary, type OutgoingPart } from './multipart-writer.ts';
 import { bulkOptions, checkMetadataAccept, instanceOptions, type BulkOption, type InstanceOption } from './wado-accept.ts';
 import {
@@ -78,13 +79,13 @@ import {
   type Transcoder,
 } from './wado-pixel.ts';
 
-interface Target {
+export interface Target {
   study: string;
   series?: string;
   instance?: string;
 }
 
-type InstanceRow = {
+export type InstanceRow = {
   sop_instance_uid: string;
   series_instance_uid: string;
   study_instance_uid: string;
@@ -93,7 +94,7 @@ type InstanceRow = {
   size_bytes: number | string;
 };
 
-type Params = { study: string; series?: string; instance?: string; frames?: string; '*'?: string };
+export type Params = { study: string; series?: string; instance?: string; frames?: string; '*'?: string };
 
 /** Most frames one request may list. */
 const MAX_FRAMES_PER_REQUEST = 10_000;
@@ -125,9 +126,10 @@ export function registerWado(app: FastifyInstance, ctx: NodeContext): void {
   app.get(`${I}/metadata`, opts, wrap((req, reply, t) => metadata(ctx, req, reply, t)));
   app.get(`${I}/bulkdata/*`, opts, wrap((req, reply, t) => bulkdata(ctx, req, reply, t)));
   app.get(`${I}/frames/:frames`, opts, wrap((req, reply, t) => frames(ctx, req, reply, t)));
+  registerRendered(app, ctx, wrap);
 }
 
-function checkTarget(p: Params): Target {
+export function checkTarget(p: Params): Target {
   for (const [name, v] of [['StudyInstanceUID', p.study], ['SeriesInstanceUID', p.series], ['SOPInstanceUID', p.instance]] as const) {
     if (v !== undefined && !isUsableUid(v)) throw new WadoError(400, `${name} in the URL is not a valid UID`);
   }
@@ -175,7 +177,7 @@ function whereClause(t: Target): { sql: string; params: string[] } {
   return { sql, params };
 }
 
-async function listInstances(db: Db, t: Target): Promise<InstanceRow[]> {
+export async function listInstances(db: Db, t: Target): Promise<InstanceRow[]> {
   await resolve(db, t);
   const w = whereClause(t);
   const rows = await db.query<InstanceRow>(
@@ -188,7 +190,7 @@ async function listInstances(db: Db, t: Target): Promise<InstanceRow[]> {
   return rows;
 }
 
-async function readStored(ctx: NodeContext, row: InstanceRow): Promise<Uint8Array> {
+export async function readStored(ctx: NodeContext, row: InstanceRow): Promise<Uint8Array> {
   try {
     return await fsp.readFile(ctx.archive.files.absolute(row.storage_path));
   } catch (err) {
