@@ -77,6 +77,31 @@ describe('decode against DCMTK/GDCM', () => {
   }
 });
 
+describe('JPEG 2000 through both decoders', () => {
+  // decode() uses native opj_decompress when installed (it is: libopenjp2-tools in .ci/apt-packages.txt)
+  // and OpenJPEG in WASM otherwise or with CARPUS_J2K_DECODER=wasm: both must be exact.
+  const j2k = cases.filter((c) => c.ts.startsWith('1.2.840.10008.1.2.4.9'));
+  for (const backend of ['native', 'wasm'] as const) {
+    it(`${backend}: ${j2k.length} files equal GDCM's decode`, async () => {
+      const before = process.env.CARPUS_J2K_DECODER;
+      if (backend === 'wasm') process.env.CARPUS_J2K_DECODER = 'wasm';
+      else delete process.env.CARPUS_J2K_DECODER;
+      try {
+        const { nativeJ2kAvailable } = await import('../src/pixel/opj-native.ts');
+        expect(nativeJ2kAvailable()).toBe(backend === 'native');
+        for (const c of j2k) {
+          const img = await decode(fs.readFileSync(dataFile(c.file)));
+          const ref = readReference(referenceDecode(dataFile(c.file), refDir));
+          expect(countDiffs(img.frames[0]!, ref.values), c.file).toBe(0);
+        }
+      } finally {
+        if (before === undefined) delete process.env.CARPUS_J2K_DECODER;
+        else process.env.CARPUS_J2K_DECODER = before;
+      }
+    });
+  }
+});
+
 describe('decoded attributes', () => {
   it('reports geometry, signedness and lossy flag', async () => {
     const ct = await decode(fs.readFileSync(dataFile('ts-matrix-ct/CTImage.dcm_JPEGLSLosslessTransferSyntax_1.2.840.10008.1.2.4.80.dcm')));
@@ -145,10 +170,13 @@ describe('bad input', () => {
       const small = fs.readFileSync(dataFile('ts-matrix-ct/CTImage.dcm_RLELosslessTransferSyntax_1.2.840.10008.1.2.5.dcm'));
       // The first job is given the worker's start-up time.
       await decode(small, { decoder: pool });
-      const big = fs.readFileSync(dataFile('cr-wg04/RG3_J2KR.dcm'));
-      await expect(decode(big, { decoder: pool })).rejects.toMatchObject({ code: 'decode-timeout' });
-      const again = await decode(big);
-      expect(again.frames[0]!.length).toBe(1760 * 1760);
+      // JPEG-LS runs in the worker (killed and replaced); JPEG 2000 in opj_decompress (killed).
+      for (const name of ['RG3_JLSL.dcm', 'RG3_J2KR.dcm']) {
+        const big = fs.readFileSync(dataFile(`cr-wg04/${name}`));
+        await expect(decode(big, { decoder: pool }), name).rejects.toMatchObject({ code: 'decode-timeout' });
+        const again = await decode(big);
+        expect(again.frames[0]!.length).toBe(1760 * 1760);
+      }
     } finally {
       await pool.close();
     }

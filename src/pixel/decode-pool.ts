@@ -64,6 +64,11 @@ export class DecodePool {
     this.msPerMegapixel = opts.msPerMegapixel ?? 100;
   }
 
+  /** Time limit for one frame of this geometry, in ms (a new worker's start-up is added on top). */
+  timeLimitMs(g: FrameGeometry): number {
+    return Math.ceil(this.timeoutMs + (this.msPerMegapixel * g.rows * g.columns * g.samplesPerPixel) / 1e6);
+  }
+
   decode(family: CodecFamily, encoded: Uint8Array, geometry: FrameGeometry): Promise<CodecResult> {
     if (this.closed) return Promise.reject(new PixelError('decode-failed', 'decode pool is closed'));
     // Copy: the encoded view usually points into the whole file, which must not be transferred.
@@ -104,7 +109,7 @@ export class DecodePool {
       const job = this.queue.shift()!;
       slot.job = job;
       const g = job.req.geometry;
-      const limit = Math.ceil(this.timeoutMs + (this.msPerMegapixel * g.rows * g.columns * g.samplesPerPixel) / 1e6 + (slot.ready ? 0 : 20_000));
+      const limit = this.timeLimitMs(g) + (slot.ready ? 0 : 20_000);
       slot.timer = setTimeout(() => {
         job.reject(new PixelError('decode-timeout', `Decoding took longer than ${limit} ms: stream corrupt or too large`));
         slot!.job = undefined;
