@@ -104,6 +104,7 @@ export class AutoAnalysis {
     await ensureQueue(boss, DEAD_LETTER_QUEUE, { retryLimit: 0 });
     await ensureQueue(boss, ANALYSIS_QUEUE, { ...queueOpts, deadLetter: DEAD_LETTER_QUEUE });
     if (config.singleNode) await this.recoverInterrupted();
+    await this.routeMissed();
     for (let i = 0; i < config.concurrency; i++) {
       this.workerIds.push(
         await boss.work<JobData>(ANALYSIS_QUEUE, { batchSize: 1, pollingIntervalSeconds: config.pollSeconds, includeMetadata: true }, async ([job]) => {
@@ -139,14 +140,44 @@ export class AutoAnalysis {
     }
   }
 
+  /**
+   * Instances indexed but never routed (the process died between the index commit and the routing
+   * decision): routed now. Only instances received since auto-analysis was installed.
+   */
+  private async routeMissed(): Promise<void> {
+    const rows = await this.ctx.db.query<{ sop_instance_uid: string; series_instance_uid: string; study_instance_uid: string; sop_class_uid: string; metadata: unknown; sha256: string }>(
+      `SELECT i.sop_instance_uid, i.series_instance_uid, i.study_instance_uid, i.sop_class_uid, i.metadata, i.sha256
+       FROM instance i
+       WHERE i.received_at >= (SELECT applied_at FROM schema_migrations WHERE version = 3)
+         AND NOT EXISTS (SELECT 1 FROM analysis_job j WHERE j.sop_instance_uid = i.sop_instance_uid)
+         AND NOT EXISTS (SELECT 1 FROM audit_event a WHERE a.sop_instance_uid = i.sop_instance_uid AND a.event = 'rule.not-matched')
+       ORDER BY i.received_at
+       LIMIT 10000`,
+    );
+    for (const r of rows) {
+      const metadata = (typeof r.metadata === 'string' ? JSON.parse(r.metadata) : r.metadata) as ParsedInstance['metadata'];
+      await this.onStored(
+        { status: 'stored', SOPClassUID: r.sop_class_uid, SOPInstanceUID: r.sop_instance_uid, StudyInstanceUID: r.study_instance_uid, SeriesInstanceUID: r.series_instance_uid, sha256: r.sha256 },
+        { SOPClassUID: r.sop_class_uid, SOPInstanceUID: r.sop_instance_uid, StudyInstanceUID: r.study_instance_uid, SeriesInstanceUID: r.series_instance_uid, TransferSyntaxUID: '', metadata },
+        true,
+      );
+    }
+    if (rows.length) this.log.warn({ count: rows.length }, 'routed instances that a stopped process had stored but not routed');
+  }
+
   /** Archive listener: audit the reception, apply the routing rules, queue matching instances. */
-  async onStored(outcome: StoredInstance, parsed: ParsedInstance): Promise<void> {
+  async onStored(outcome: StoredInstance, parsed: ParsedInstance, recovered = false): Promise<void> {
     const m = parsed.metadata;
     const accession = str(m, T.AccessionNumber) ?? null;
     const ids = { study: outcome.StudyInstanceUID, series: outcome.SeriesInstanceUID, sop: outcome.SOPInstanceUID, accession };
     const rows = await this.ctx.db.query<{ received_from: string | null }>('SELECT received_from FROM instance WHERE sop_instance_uid = $1', [outcome.SOPInstanceUID]);
     const principal = rows[0]?.received_from ?? null;
-    await this.audit.record('instance.received', { ...ids, principal, detail: { sopClass: outcome.SOPClassUID, sha256: outcome.sha256 } });
+    const seen = recovered
+      ? await this.ctx.db.query(`SELECT 1 FROM audit_event WHERE sop_instance_uid = $1 AND event = 'instance.received' LIMIT 1`, [outcome.SOPInstanceUID])
+      : [];
+    if (!seen.length) {
+      await this.audit.record('instance.received', { ...ids, principal, detail: { sopClass: outcome.SOPClassUID, sha256: outcome.sha256, ...(recovered ? { recoveredAtStart: true } : {}) } });
+    }
     const decision = this.config.enabled ? this.rules.evaluate(outcome.SOPClassUID, m) : { match: false, reason: 'auto-analysis off' };
     if (!decision.match) {
       await this.audit.record('rule.not-matched', { ...ids, principal, detail: { reason: decision.reason } });

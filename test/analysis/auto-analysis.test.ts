@@ -116,6 +116,25 @@ describe('auto-analysis (stub inference, real SR writer)', () => {
     expect(failed[0].detail.error).toMatch(/stub inference failure/);
   });
 
+  it('routes at start what a stopped process indexed but never routed', async () => {
+    const hand = await handRadiograph({ width: 120 });
+    const archive = node.node.ctx.archive as unknown as { listeners: unknown[] };
+    const saved = archive.listeners;
+    archive.listeners = []; // as if the process died right after the index commit
+    try {
+      expect((await stow(node.dicomweb, [hand.bytes])).status).toBe(200);
+    } finally {
+      archive.listeners = saved;
+    }
+    expect((await boneAge(node, hand.study)).json.instances).toEqual([]);
+    await (node.node.analysis as unknown as { routeMissed(): Promise<void> }).routeMissed();
+    const r = await waitForStatus(node, hand.study, ['done']);
+    expect(r.json.instances).toHaveLength(1);
+    const ev = await q(`SELECT detail FROM audit_event WHERE sop_instance_uid = $1 AND event = 'instance.received'`, [hand.sop]);
+    expect(ev).toHaveLength(1);
+    expect(ev[0].detail.recoveredAtStart).toBe(true);
+  });
+
   it('keeps the audit trail append-only, audits DICOMweb reads, serves /api/audit and /metrics', async () => {
     await expect(q('UPDATE audit_event SET principal = $1', ['x'])).rejects.toThrow(/append-only/);
     await expect(q('DELETE FROM audit_event')).rejects.toThrow(/append-only/);
