@@ -134,9 +134,20 @@ export class AutoAnalysis {
       [ANALYSIS_QUEUE],
     );
     for (const r of rows) {
-      await this.boss!.fail(ANALYSIS_QUEUE, r.id, { message: 'interrupted: the node stopped during the analysis' });
-      await this.audit.record('job.retry', { sop: r.sop, principal: 'carpus', detail: { jobId: r.id, reason: 'interrupted by a node restart' } });
-      this.log.warn({ jobId: r.id }, 'analysis interrupted by a restart: retrying');
+      const reason = 'interrupted by a node restart';
+      const jr = (await this.ctx.db.query<JobRow>('SELECT * FROM analysis_job WHERE sop_instance_uid = $1', [r.sop]))[0];
+      const ids = { sop: r.sop, study: jr?.study_instance_uid, series: jr?.series_instance_uid, accession: jr?.accession_number };
+      await this.boss!.fail(ANALYSIS_QUEUE, r.id, { message: `interrupted: the node stopped during the analysis` });
+      const job = await this.boss!.getJobById(ANALYSIS_QUEUE, r.id);
+      if (job?.state === 'failed') {
+        // That was its last retry: dead-lettered.
+        await this.ctx.db.query(`UPDATE analysis_job SET status = 'failed', reason = $2, finished_at = now() WHERE sop_instance_uid = $1 AND status = 'running'`, [r.sop, reason]);
+        await this.audit.record('job.failed', { ...ids, principal: 'carpus', detail: { jobId: r.id, error: reason } });
+      } else {
+        await this.ctx.db.query(`UPDATE analysis_job SET status = 'queued', reason = $2 WHERE sop_instance_uid = $1 AND status = 'running'`, [r.sop, reason]);
+        await this.audit.record('job.retry', { ...ids, principal: 'carpus', detail: { jobId: r.id, reason } });
+      }
+      this.log.warn({ jobId: r.id, state: job?.state }, 'analysis interrupted by a restart');
     }
   }
 

@@ -125,7 +125,7 @@ describe.skipIf(!modelsReady || !orthancAvailable())('end to end: Orthanc routes
     await orthanc.upload(h.bytes);
     // Routed: carpus has the instance; stop the PACS now.
     await waitFor(() => boneAge({ baseUrl: base }, h.study), (r) => r.status === 200 && r.json.instances?.length === 1, 120_000, 'routed');
-    process.kill(orthanc.pid, 'SIGKILL');
+    process.kill(orthanc.pid, process.env.CARPUS_E2E_ORTHANC_SIGNAL === 'TERM' ? 'SIGTERM' : 'SIGKILL');
     await waitFor(() => orthanc.request('/system').then(() => 'up', () => 'down'), (s) => s === 'down', 30_000, 'Orthanc down');
     const pending = await waitFor(() => boneAge({ baseUrl: base }, h.study), (r) => r.json.status === 'done' && r.json.delivery.objects?.[0]?.attempts > 0, 240_000, 'retrying');
     expect(pending.json.delivery.state).toBe('pending');
