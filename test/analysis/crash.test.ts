@@ -9,23 +9,9 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { freePort } from '../helpers/orthanc.ts';
 import { handRadiograph } from './fixtures.ts';
-import { STUB_MODULE, boneAge, healthy, spawnNode, stow, waitFor } from './helpers.ts';
+import { STUB_MODULE, boneAge, databaseUrl, healthy, spawnNode, stow, waitFor } from './helpers.ts';
 
 const SR_CLASS = '1.2.840.10008.5.1.4.1.1.88.33';
-
-async function databaseUrl(): Promise<string | undefined> {
-  const admin = process.env.CARPUS_TEST_DATABASE_URL;
-  if (!admin) return undefined;
-  const { default: pg } = await import('pg');
-  const name = `carpus_crash_${Date.now()}`;
-  const c = new pg.Client({ connectionString: admin });
-  await c.connect();
-  await c.query(`CREATE DATABASE ${name}`);
-  await c.end();
-  const u = new URL(admin);
-  u.pathname = `/${name}`;
-  return u.toString();
-}
 
 describe('kill -9 during analysis', () => {
   const children: ChildProcess[] = [];

@@ -19,7 +19,7 @@ import { listVersions, defaultModelsDir } from '../../src/inference/index.ts';
 import { readPart10 } from '../../src/sr-writer/dataset.ts';
 import { ORTHANC_BIN, freePort, orthancAvailable, startOrthanc, type OrthancPeer } from '../helpers/orthanc.ts';
 import { handRadiograph, sampleLabels, type Hand } from './fixtures.ts';
-import { boneAge, healthy, spawnNode, waitFor } from './helpers.ts';
+import { boneAge, databaseUrl, healthy, spawnNode, waitFor } from './helpers.ts';
 import { ROUTE_LUA } from './orthanc-route.ts';
 
 const SR_CLASS = '1.2.840.10008.5.1.4.1.1.88.33';
@@ -53,7 +53,9 @@ describe.skipIf(!modelsReady || !orthancAvailable())('end to end: Orthanc routes
     const lua = path.join(luaDir, 'route.lua');
     fs.writeFileSync(lua, ROUTE_LUA);
     orthanc = await startOrthanc({ servers: { carpus: `${base}/dicom-web/` }, config: { LuaScripts: [lua] } });
+    const dbUrl = await databaseUrl();
     carpusEnv = {
+      ...(dbUrl ? { DATABASE_URL: dbUrl } : {}),
       HOST: '127.0.0.1',
       PORT: String(port),
       CARPUS_DATA_DIR: dataDir,

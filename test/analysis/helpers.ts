@@ -61,3 +61,18 @@ export async function healthy(base: string, timeoutMs = 180_000): Promise<void> 
     'node health',
   );
 }
+
+/** A fresh database on CARPUS_TEST_DATABASE_URL's server for a spawned node; undefined: the node uses PGlite. */
+export async function databaseUrl(): Promise<string | undefined> {
+  const admin = process.env.CARPUS_TEST_DATABASE_URL;
+  if (!admin) return undefined;
+  const { default: pg } = await import('pg');
+  const name = `carpus_spawned_${Date.now()}_${Math.floor(Math.random() * 1e6)}`;
+  const c = new pg.Client({ connectionString: admin });
+  await c.connect();
+  await c.query(`CREATE DATABASE ${name}`);
+  await c.end();
+  const u = new URL(admin);
+  u.pathname = `/${name}`;
+  return u.toString();
+}
