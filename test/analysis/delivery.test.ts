@@ -44,7 +44,7 @@ describe('delivery outbox', () => {
     expect(metrics).toMatch(/carpus_delivery_outbox\{status="pending"\} 6/);
 
     // Upstream comes back on that port, requiring a token.
-    const b = await startTestNode({ PORT: String(upPort), CARPUS_TOKENS: `upstream:store+read:${TOKEN}` });
+    const b = await startTestNode({ PORT: String(upPort), CARPUS_TOKENS: `upstream:store+read:${TOKEN}`, CARPUS_AUTO_ANALYSIS: 'on' });
     nodes.push(b);
     await waitFor(() => q(`SELECT count(*)::int AS n FROM delivery_outbox WHERE status = 'delivered'`), (r) => r[0].n === 6, 60_000, 'all delivered');
     const order = await q(`SELECT sop_instance_uid, kind FROM delivery_outbox ORDER BY seq`);

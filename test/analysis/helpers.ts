@@ -7,6 +7,7 @@ export const STUB_MODULE = path.resolve(import.meta.dirname, 'stub-inference.ts'
 /** A test node running auto-analysis with the stub backend, analysing at once (no stability wait). */
 export async function startAnalysisNode(env: Record<string, string> = {}): Promise<TestNode> {
   return startTestNode({
+    CARPUS_AUTO_ANALYSIS: 'on',
     CARPUS_ANALYSIS_INFERENCE_MODULE: STUB_MODULE,
     CARPUS_ROUTING_RULES: path.resolve(import.meta.dirname, 'routing-immediate.json'),
     CARPUS_ANALYSIS_RETRY_DELAY_SECONDS: '0',

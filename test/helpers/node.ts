@@ -58,6 +58,8 @@ export async function startTestNode(env: Record<string, string> = {}): Promise<T
     HOST: '127.0.0.1',
     PORT: '0',
     LOG_LEVEL: process.env.CARPUS_TEST_LOG_LEVEL ?? 'silent',
+    // Auto-analysis (job queue, inference on routed hand radiographs) is opt-in for test nodes.
+    CARPUS_AUTO_ANALYSIS: 'off',
     CARPUS_DATA_DIR: dataDir,
     ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}),
     ...env,
