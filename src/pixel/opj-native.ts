@@ -1,9 +1,10 @@
 /**
- * JPEG 2000 through the native OpenJPEG command-line decoder (`opj_decompress`, Debian package
- * libopenjp2-tools) when it is installed: about half the CPU time of OpenJPEG compiled to WASM on
- * the 1760 x 1760 RG3 frame, and a separate process is its own guard (killed at the time limit).
- * Output is read back as raw little-endian samples (RAWL, colour-by-plane) and checked for size.
- * Set CARPUS_J2K_DECODER=wasm to always use the WASM decoder.
+ * Optional JPEG 2000 decoder: the native OpenJPEG command-line tool (`opj_decompress`, Debian
+ * package libopenjp2-tools), used only with CARPUS_J2K_DECODER=native. The tool alone takes about
+ * half the CPU of OpenJPEG in WASM on the RG3 frame, but spawning it from the server, writing the
+ * codestream and reading the raw samples back cost more than that gain here (bench/README.md,
+ * "Pixel decode"), so WASM stays the default. A separate process is its own guard: it is killed
+ * at the time limit. Output is RAWL (little endian, colour-by-plane), checked for size.
  */
 import { execFile, spawnSync } from 'node:child_process';
 import fs from 'node:fs/promises';
@@ -14,9 +15,9 @@ import type { FrameGeometry } from './codecs.ts';
 
 let available: boolean | undefined;
 
-/** Whether `opj_decompress` can be run (checked once) and is not disabled by the environment. */
+/** Whether CARPUS_J2K_DECODER=native asks for opj_decompress and it can be run (checked once). */
 export function nativeJ2kAvailable(): boolean {
-  if (process.env.CARPUS_J2K_DECODER === 'wasm') return false;
+  if (process.env.CARPUS_J2K_DECODER !== 'native') return false;
   if (available === undefined) {
     // `opj_decompress -h` exits with status 1: only a failure to start means it is missing.
     const r = spawnSync('opj_decompress', ['-h'], { stdio: 'ignore', timeout: 5000 });
