@@ -32,6 +32,9 @@ export interface ModelRef {
 }
 
 export interface StageTimings {
+  /** Waiting for a request slot (CARPUS_INFERENCE_IN_FLIGHT). */
+  wait: number;
+  /** File bytes to the [0,1] image (plus the file read for predictFile). */
   decode: number;
   segment: number;
   regress: number;
@@ -347,15 +350,18 @@ export class BoneAgeEngine {
   /** Predicts from the bytes of a DICOM Part 10 file, a PNG or a JPEG. */
   async predictBytes(buf: Uint8Array, opts: PredictOptions = {}, t0 = performance.now()): Promise<PredictionResult> {
     if (this.closed) throw new InferenceInputError('closed', 'inference engine is closed');
+    const tw = performance.now();
     const release = await this.requests.acquire();
     try {
-      return await this.predictBytesNow(buf, opts, t0);
+      return await this.predictBytesNow(buf, opts, t0, ms(tw));
     } finally {
       release();
     }
   }
 
-  private async predictBytesNow(buf: Uint8Array, opts: PredictOptions, t0: number): Promise<PredictionResult> {
+  private async predictBytesNow(buf: Uint8Array, opts: PredictOptions, t0: number, wait: number): Promise<PredictionResult> {
+    // Decode time: from the start (file read included) less the wait for a slot.
+    const decodeMs = (): number => Math.round((performance.now() - t0 - wait) * 100) / 100;
     let image: FloatImage;
     let kind: SourceKind;
     let lossy: boolean;
@@ -365,7 +371,7 @@ export class BoneAgeEngine {
       dicom = parsed.attributes;
       const rej = checkDicom(dicom);
       if (rej) {
-        const timings = { decode: ms(t0), segment: 0, regress: 0, heatmap: 0, total: ms(t0) };
+        const timings = { wait, decode: decodeMs(), segment: 0, regress: 0, heatmap: 0, total: ms(t0) };
         return { status: 'rejected', ...rej, ...this.base({ width: dicom.columns ?? 0, height: dicom.rows ?? 0, kind: 'dicom', lossy: false }, timings) };
       }
       ({ image, lossy } = await parsed.decodeImage());
@@ -375,15 +381,16 @@ export class BoneAgeEngine {
     }
     const sex: Sex = opts.sex ?? sexFromDicom(dicom?.patientSex);
     const sexSource = opts.sex ? 'option' : dicom?.patientSex && sex !== 'unknown' ? 'dicom' : 'none';
-    return this.run(image, { ...opts, sex }, { kind, lossy, t0, sexSource, decodeMs: ms(t0) });
+    return this.run(image, { ...opts, sex }, { kind, lossy, t0, sexSource, decodeMs: decodeMs(), wait });
   }
 
   /** Predicts from an already decoded [0,1] bone-bright radiograph. */
   async predictImage(image: FloatImage, opts: PredictOptions = {}): Promise<PredictionResult> {
     if (this.closed) throw new InferenceInputError('closed', 'inference engine is closed');
+    const t0 = performance.now();
     const release = await this.requests.acquire();
     try {
-      return await this.run(image, opts, { kind: 'image', lossy: false, t0: performance.now(), sexSource: opts.sex ? 'option' : 'none', decodeMs: 0 });
+      return await this.run(image, opts, { kind: 'image', lossy: false, t0, sexSource: opts.sex ? 'option' : 'none', decodeMs: 0, wait: ms(t0) });
     } finally {
       release();
     }
@@ -392,11 +399,11 @@ export class BoneAgeEngine {
   private async run(
     image: FloatImage,
     opts: PredictOptions,
-    ctx: { kind: SourceKind; lossy: boolean; t0: number; sexSource: BoneAgePrediction['sexSource']; decodeMs: number },
+    ctx: { kind: SourceKind; lossy: boolean; t0: number; sexSource: BoneAgePrediction['sexSource']; decodeMs: number; wait: number },
   ): Promise<PredictionResult> {
     const { width, height } = image;
     if (width < 8 || height < 8) throw new InferenceInputError('not-an-image', `Image ${width}x${height} is too small to be a radiograph`);
-    const timings: StageTimings = { decode: ctx.decodeMs, segment: 0, regress: 0, heatmap: 0, total: 0 };
+    const timings: StageTimings = { wait: ctx.wait, decode: ctx.decodeMs, segment: 0, regress: 0, heatmap: 0, total: 0 };
     const imgInfo = { width, height, kind: ctx.kind, lossy: ctx.lossy };
     const sex: Sex = opts.sex ?? 'unknown';
 
