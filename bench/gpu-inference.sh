@@ -39,6 +39,9 @@ if [ -z "$PROV_DIR" ]; then
   exit 2
 fi
 echo "CUDA provider libraries: $PROV_DIR"
+case "$PROV_DIR" in
+  *asus4*) [ "$ORT_VERSION" = "1.29.0" ] || echo "WARNING: the asus4 package is onnxruntime 1.29.0; onnxruntime-node is $ORT_VERSION: install onnxruntime-node@1.29.0 (carry node_modules) or the provider will not load" ;;
+esac
 cp -f "$PROV_DIR"/libonnxruntime_providers_shared.so "$PROV_DIR"/libonnxruntime_providers_cuda.so "$BINDING_DIR"/
 
 NV_LIBS=$($PY - <<'PY' 2>/dev/null || true
