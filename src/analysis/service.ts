@@ -104,6 +104,7 @@ export class AutoAnalysis {
     await ensureQueue(boss, DEAD_LETTER_QUEUE, { retryLimit: 0 });
     await ensureQueue(boss, ANALYSIS_QUEUE, { ...queueOpts, deadLetter: DEAD_LETTER_QUEUE });
     if (config.singleNode) await this.recoverInterrupted();
+    await this.resendOrphans();
     await this.routeMissed();
     for (let i = 0; i < config.concurrency; i++) {
       this.workerIds.push(
@@ -149,6 +150,20 @@ export class AutoAnalysis {
       }
       this.log.warn({ jobId: r.id, state: job?.state }, 'analysis interrupted by a restart');
     }
+  }
+
+  /** Routed instances whose queue job is missing or over (the process died between the two writes): queued again. */
+  private async resendOrphans(): Promise<void> {
+    const rows = await this.ctx.db.query<JobRow>(
+      `SELECT a.* FROM analysis_job a
+       LEFT JOIN ${BOSS_SCHEMA}.job j ON j.name = $1 AND j.id::text = a.boss_job_id
+       WHERE a.status IN ('queued', 'running') AND (j.id IS NULL OR j.state IN ('completed', 'cancelled', 'failed'))`,
+      [ANALYSIS_QUEUE],
+    );
+    for (const r of rows) {
+      await this.enqueue({ study: r.study_instance_uid, series: r.series_instance_uid, sop: r.sop_instance_uid, accession: r.accession_number }, 'requeued at start', 0);
+    }
+    if (rows.length) this.log.warn({ count: rows.length }, 're-queued routed instances that had no live job');
   }
 
   /**

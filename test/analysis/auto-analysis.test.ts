@@ -135,6 +135,23 @@ describe('auto-analysis (stub inference, real SR writer)', () => {
     expect(ev[0].detail.recoveredAtStart).toBe(true);
   });
 
+  it('re-queues at start a routed instance whose queue job was never sent', async () => {
+    const hand = await handRadiograph({ width: 120 });
+    const archive = node.node.ctx.archive as unknown as { listeners: unknown[] };
+    const saved = archive.listeners;
+    archive.listeners = [];
+    try {
+      expect((await stow(node.dicomweb, [hand.bytes])).status).toBe(200);
+    } finally {
+      archive.listeners = saved;
+    }
+    // As if the process died between the analysis_job insert and the queue send.
+    await q(`INSERT INTO analysis_job (sop_instance_uid, study_instance_uid, series_instance_uid, status) VALUES ($1, $2, $3, 'queued')`, [hand.sop, hand.study, hand.series]);
+    expect((await boneAge(node, hand.study)).json.status).toBe('queued');
+    await (node.node.analysis as unknown as { resendOrphans(): Promise<void> }).resendOrphans();
+    await waitForStatus(node, hand.study, ['done']);
+  });
+
   it('keeps the audit trail append-only, audits DICOMweb reads, serves /api/audit and /metrics', async () => {
     await expect(q('UPDATE audit_event SET principal = $1', ['x'])).rejects.toThrow(/append-only/);
     await expect(q('DELETE FROM audit_event')).rejects.toThrow(/append-only/);
