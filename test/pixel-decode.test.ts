@@ -185,3 +185,20 @@ describe('bad input', () => {
     await expect(decode(jpll(), { frames: [2] })).rejects.toMatchObject({ code: 'frame-out-of-range' });
   });
 });
+
+describe('native sample unpacking (PS3.5 8.1.1)', () => {
+  it('drops bits outside HighBit..HighBit-BitsStored+1 and sign-extends', async () => {
+    const { toPixelArray } = await import('../src/pixel/pixels.ts');
+    // 12 bits stored at the top of 16 (HighBit 15), with junk in the low 4 bits.
+    const u = new Uint16Array([(0xabc << 4) | 0xf, (0x001 << 4) | 0x3]);
+    const a = toPixelArray(new Uint8Array(u.buffer.slice(0)), { bitsAllocated: 16, bitsStored: 12, highBit: 15, pixelRepresentation: 0 });
+    expect(Array.from(a)).toEqual([0xabc, 0x001]);
+    // Signed 12 bits in the low bits with an overlay bit set above them.
+    const s = new Uint16Array([0x8fff, 0x07ff, 0x0800]);
+    const b = toPixelArray(new Uint8Array(s.buffer.slice(0)), { bitsAllocated: 16, bitsStored: 12, highBit: 11, pixelRepresentation: 1 });
+    expect(b).toBeInstanceOf(Int16Array);
+    expect(Array.from(b)).toEqual([-1, 2047, -2048]);
+    const c = toPixelArray(Uint8Array.from([0xff, 0x7f, 0x80]), { bitsAllocated: 8, bitsStored: 8, highBit: 7, pixelRepresentation: 1 });
+    expect(Array.from(c)).toEqual([-1, 127, -128]);
+  });
+});

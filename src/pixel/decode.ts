@@ -145,7 +145,8 @@ export async function decodeFrameValues(parsed: ParsedPart10, index: number, dec
   const p = parsed.pixel;
   const r = await decodeFrameBytes(parsed, index, decoder);
   if (p.bitsAllocated === 1) return { pixels: r.bytes, photometricInterpretation: r.photometricInterpretation };
-  let pixels = toPixelArray(r.bytes, p);
+  // Decoders put samples in the low bits: HighBit only positions native samples (PS3.5 8.1.1).
+  let pixels = toPixelArray(r.bytes, parsed.ts.encapsulated ? { ...p, highBit: p.bitsStored - 1 } : p);
   let pi = r.photometricInterpretation;
   if (p.samplesPerPixel === 3) {
     if (pi === 'YBR_FULL_422' && !parsed.ts.encapsulated) {
