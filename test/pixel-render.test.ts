@@ -57,6 +57,23 @@ describe('rendered (PS3.18)', () => {
     await expect(renderFrame(buf, 1, { viewport: parseViewportParam('64,64,500,500,64,64') })).rejects.toMatchObject({ code: 'bad-parameter' });
   });
 
+  it('a small viewport of a JPEG 2000 image decodes a lower resolution level and looks the same', async () => {
+    const { j2kDecompositionLevels } = await import('../src/pixel/decode.ts');
+    const { encapsulatedFrame, parsePart10 } = await import('../src/pixel/parse.ts');
+    const j2k = fs.readFileSync(dataFile('cr-wg04/RG3_J2KR.dcm'));
+    expect(j2kDecompositionLevels(encapsulatedFrame(parsePart10(j2k), 0))).toBeGreaterThanOrEqual(2);
+    const unc = fs.readFileSync(dataFile('cr-wg04/RG3_UNC.dcm'));
+    for (const size of [440, 300]) {
+      const a = await rawGray((await renderFrame(j2k, 1, { mediaType: 'image/png', viewport: { vw: size, vh: size } })).body);
+      const b = await rawGray((await renderFrame(unc, 1, { mediaType: 'image/png', viewport: { vw: size, vh: size } })).body);
+      expect([a.width, a.height]).toEqual([size, size]);
+      let se = 0;
+      for (let i = 0; i < a.data.length; i++) se += (a.data[i]! - b.data[i]!) ** 2;
+      const psnr = 10 * Math.log10((255 * 255) / (se / a.data.length));
+      expect(psnr, `viewport ${size}`).toBeGreaterThan(35);
+    }
+  });
+
   it('parses and rejects parameters; negotiates the media type', () => {
     expect(parseWindowParam('40,400,sigmoid')).toEqual({ center: 40, width: 400, function: 'SIGMOID' });
     expect(parseWindowParam('-600, 1500')).toEqual({ center: -600, width: 1500, function: 'LINEAR' });

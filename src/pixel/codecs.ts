@@ -43,6 +43,7 @@ interface EmbindDecoder {
   decode(): void;
   getFrameInfo(): EmbindFrameInfo;
   getInterleaveMode?(): number;
+  decodeSubResolution?(decompositionLevel: number, decodeLayer: number): void;
   delete(): void;
 }
 interface CharlsModule {
@@ -78,11 +79,12 @@ export function initCodecs(): Promise<void> {
 }
 
 /** Runs an embind decoder (CharLS or OpenJPEG) and checks what it decoded against the data set. */
-function embindDecode(decoder: EmbindDecoder, encoded: Uint8Array, g: FrameGeometry, what: string): Uint8Array {
+function embindDecode(decoder: EmbindDecoder, encoded: Uint8Array, g: FrameGeometry, what: string, reduce = 0): Uint8Array {
   try {
     decoder.getEncodedBuffer(encoded.length).set(encoded);
     try {
-      decoder.decode();
+      if (reduce > 0 && decoder.decodeSubResolution) decoder.decodeSubResolution(reduce, 0);
+      else decoder.decode();
     } catch (e) {
       // Emscripten C++ exceptions arrive as numbers (pointers).
       throw new Error(`${what} decoder failed${typeof e === 'number' ? '' : `: ${e instanceof Error ? e.message : String(e)}`}`);
@@ -92,6 +94,12 @@ function embindDecode(decoder: EmbindDecoder, encoded: Uint8Array, g: FrameGeome
       throw new Error(`${what} stream is ${fi.width}x${fi.height}x${fi.componentCount} at ${fi.bitsPerSample} bits, the data set says ${g.columns}x${g.rows}x${g.samplesPerPixel} at ${g.bitsAllocated}`);
     }
     let out: Uint8Array = new Uint8Array(decoder.getDecodedBuffer()); // copy out of WASM memory
+    if (reduce > 0) {
+      const { rows, columns } = reducedSize(g, reduce);
+      const want = rows * columns * g.samplesPerPixel * (fi.bitsPerSample > 8 ? 2 : 1);
+      if (out.length !== want) throw new Error(`${what} reduced decode gave ${out.length} bytes, ${want} expected`);
+      return out; // single-component only: see decodeFrameSync
+    }
     if (g.samplesPerPixel === 3 && decoder.getInterleaveMode && decoder.getInterleaveMode() === 0) {
       // JPEG-LS interleave mode "none": colour-by-plane.
       out = planarToPixel(out, g.rows * g.columns, fi.bitsPerSample > 8 ? 2 : 1);
@@ -115,7 +123,17 @@ function planarToPixel(bytes: Uint8Array, pixels: number, bytesPerSample: number
 }
 
 /** Decodes one compressed frame. Requires `await initCodecs()` first. Throws on codec errors. */
-export function decodeFrameSync(family: CodecFamily, encoded: Uint8Array, g: FrameGeometry): CodecResult {
+/** Size of a JPEG 2000 image decoded `reduce` resolution levels down. */
+export function reducedSize(g: { rows: number; columns: number }, reduce: number): { rows: number; columns: number } {
+  return { rows: Math.ceil(g.rows / 2 ** reduce), columns: Math.ceil(g.columns / 2 ** reduce) };
+}
+
+/**
+ * Decodes one compressed frame. Requires `await initCodecs()` first. Throws on codec errors.
+ * `reduce` > 0 (JPEG 2000, one component only) decodes that many resolution levels down, for
+ * rendering small viewports; the result then has reducedSize(g, reduce).
+ */
+export function decodeFrameSync(family: CodecFamily, encoded: Uint8Array, g: FrameGeometry, reduce = 0): CodecResult {
   const { NativeCodecs, Context } = dcmjsCodecs;
   if (!NativeCodecs.isInitialized() || !charls || !openjpeg) throw new Error('codecs not initialised: call initCodecs() first');
   const ctx = new Context({
@@ -144,7 +162,7 @@ export function decodeFrameSync(family: CodecFamily, encoded: Uint8Array, g: Fra
     case 'jpeg2000':
       // PS3.5 8.2.4: the reversible/irreversible colour transforms are undone by the decoder.
       if (pi === 'YBR_RCT' || pi === 'YBR_ICT') pi = 'RGB';
-      return { bytes: embindDecode(new openjpeg!.J2KDecoder(), encoded, g, 'JPEG 2000'), photometricInterpretation: pi };
+      return { bytes: embindDecode(new openjpeg!.J2KDecoder(), encoded, g, 'JPEG 2000', g.samplesPerPixel === 1 ? reduce : 0), photometricInterpretation: pi };
     case 'rle':
       out = NativeCodecs.decodeRle(ctx, {});
       break;

@@ -69,12 +69,12 @@ export class DecodePool {
     return Math.ceil(this.timeoutMs + (this.msPerMegapixel * g.rows * g.columns * g.samplesPerPixel) / 1e6);
   }
 
-  decode(family: CodecFamily, encoded: Uint8Array, geometry: FrameGeometry): Promise<CodecResult> {
+  decode(family: CodecFamily, encoded: Uint8Array, geometry: FrameGeometry, reduce = 0): Promise<CodecResult> {
     if (this.closed) return Promise.reject(new PixelError('decode-failed', 'decode pool is closed'));
     // Copy: the encoded view usually points into the whole file, which must not be transferred.
     const copy = new Uint8Array(encoded);
     return new Promise<CodecResult>((resolve, reject) => {
-      this.queue.push({ req: { id: this.nextId++, family, geometry, encoded: copy }, resolve, reject });
+      this.queue.push({ req: { id: this.nextId++, family, geometry, encoded: copy, ...(reduce > 0 ? { reduce } : {}) }, resolve, reject });
       this.pump();
     });
   }

@@ -8,6 +8,8 @@ export interface DecodeRequest {
   family: CodecFamily;
   geometry: FrameGeometry;
   encoded: Uint8Array;
+  /** JPEG 2000 resolution levels to drop (rendering); 0 = full size. */
+  reduce?: number;
 }
 export type DecodeResponse =
   | { ready: true }
@@ -21,7 +23,7 @@ if (port) {
   port.on('message', (req: DecodeRequest) => {
     init
       .then(() => {
-        const r = decodeFrameSync(req.family, req.encoded, req.geometry);
+        const r = decodeFrameSync(req.family, req.encoded, req.geometry, req.reduce ?? 0);
         const msg: DecodeResponse = { id: req.id, ok: true, bytes: r.bytes, photometricInterpretation: r.photometricInterpretation };
         port.postMessage(msg, [r.bytes.buffer as ArrayBuffer]);
       })

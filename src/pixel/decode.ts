@@ -2,7 +2,7 @@
 import { PixelError, messageOf } from './errors.ts';
 import { decodedFrameLength, encapsulatedFrame, nativeFrameBytes, parsePart10, type ParsedPart10, type PixelModule } from './parse.ts';
 import { planarToInterleaved, swapBytes, toPixelArray, unpackBits, ybr422ToFull, ybrFullToRgb, type PixelArray } from './pixels.ts';
-import { decodeFrameSync, initCodecs, type CodecResult, type FrameGeometry } from './codecs.ts';
+import { decodeFrameSync, initCodecs, reducedSize, type CodecResult, type FrameGeometry } from './codecs.ts';
 import { defaultPool, type DecodePool } from './decode-pool.ts';
 import { decodeJ2kNative, nativeJ2kAvailable } from './opj-native.ts';
 
@@ -161,6 +161,58 @@ export async function decodeFrameValues(parsed: ParsedPart10, index: number, dec
     }
   }
   return { pixels, photometricInterpretation: pi };
+}
+
+/** Number of wavelet decomposition levels in a JPEG 2000 codestream's COD marker (0 if not found). */
+export function j2kDecompositionLevels(encoded: Uint8Array): number {
+  let i = 0;
+  // Skip JP2 boxes, if any, to the codestream (SOC FF4F followed by SIZ FF51).
+  while (i + 3 < encoded.length && !(encoded[i] === 0xff && encoded[i + 1] === 0x4f && encoded[i + 2] === 0xff && encoded[i + 3] === 0x51)) i++;
+  i += 2;
+  while (i + 4 <= encoded.length && encoded[i] === 0xff) {
+    const marker = encoded[i + 1]!;
+    if (marker === 0x90 || marker === 0x93) break; // SOT / SOD: end of the main header
+    const len = (encoded[i + 2]! << 8) | encoded[i + 3]!;
+    if (marker === 0x52) return encoded[i + 9] ?? 0; // COD: Lcod, Scod, SGcod (4), then levels
+    i += 2 + len;
+  }
+  return 0;
+}
+
+/**
+ * One frame for display, decoded up to `reduce` resolution levels down where the codec can
+ * (single-component JPEG 2000: the wavelet's low-pass image, much faster); other syntaxes are
+ * decoded at full size. Returns the size actually decoded.
+ */
+export async function decodeFrameForDisplay(
+  parsed: ParsedPart10,
+  index: number,
+  reduce: number,
+  decoder: DecodePool | 'inline' = defaultPool(),
+): Promise<{ pixels: PixelArray; rows: number; columns: number; photometricInterpretation: string }> {
+  const p = parsed.pixel;
+  if (reduce > 0 && parsed.ts.family === 'jpeg2000' && p.samplesPerPixel === 1 && !nativeJ2kAvailable() && index >= 0 && index < p.numberOfFrames) {
+    const encoded = encapsulatedFrame(parsed, index);
+    const r = Math.min(reduce, j2kDecompositionLevels(encoded));
+    if (r > 0) {
+      const g = geometry(p);
+      let res: CodecResult;
+      if (decoder === 'inline') {
+        await initCodecs();
+        try {
+          res = decodeFrameSync('jpeg2000', encoded, g, r);
+        } catch (e) {
+          throw new PixelError('decode-failed', `Decoder error: ${messageOf(e)}`);
+        }
+      } else {
+        res = await decoder.decode('jpeg2000', encoded, g, r);
+      }
+      const pixels = toPixelArray(res.bytes, { ...p, highBit: p.bitsStored - 1 });
+      return { pixels, ...reducedSize(p, r), photometricInterpretation: res.photometricInterpretation };
+    }
+  }
+  const full = await decodeFrameValues(parsed, index, decoder);
+  return { ...full, rows: p.rows, columns: p.columns };
 }
 
 /** Decodes a Part 10 file (Buffer/Uint8Array) to native pixel values per frame. */

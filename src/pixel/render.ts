@@ -4,7 +4,7 @@
  */
 import sharp from 'sharp';
 import { PixelError } from './errors.ts';
-import { decodeFrameValues } from './decode.ts';
+import { decodeFrameForDisplay } from './decode.ts';
 import { parsePart10, type ParsedPart10 } from './parse.ts';
 import { present, presentGray8, type VoiFunction, type WindowSpec } from './present.ts';
 import type { DecodePool } from './decode-pool.ts';
@@ -95,43 +95,52 @@ export function negotiateRenderedMediaType(accept: string | undefined): Rendered
 export async function renderFrame(part10: Uint8Array | ParsedPart10, frameNumber = 1, opts: RenderOptions = {}): Promise<RenderedImage> {
   const parsed = 'pixel' in part10 ? part10 : parsePart10(part10);
   const p = parsed.pixel;
-  const { pixels, photometricInterpretation } = await decodeFrameValues(parsed, frameNumber - 1, opts.decoder);
-  const input = { rows: p.rows, columns: p.columns, samplesPerPixel: p.samplesPerPixel, photometricInterpretation, bitsStored: p.bitsStored, module: p };
-  const popts = opts.window ? { window: opts.window } : {};
-  let raw: Uint8Array;
-  let channels: 1 | 3;
-  if (p.samplesPerPixel === 1) {
-    raw = presentGray8(input, pixels, popts);
-    channels = 1;
-  } else {
-    const pres = present(input, pixels, popts);
-    if (pres.kind !== 'rgb') throw new PixelError('unsupported-pixel-format', 'expected colour');
-    raw = pres.data;
-    channels = 3;
-  }
-  let img = sharp(raw, { raw: { width: p.columns, height: p.rows, channels } });
+  const vp = opts.viewport;
+  // Source region and output size (PS3.18 viewport: the region scaled to fit, aspect kept).
+  let left = 0, top = 0, w = p.columns, h = p.rows, flop = false, flip = false;
   let width = p.columns;
   let height = p.rows;
-  const vp = opts.viewport;
   if (vp) {
     const sw0 = vp.sw ?? p.columns - (vp.sx ?? 0);
     const sh0 = vp.sh ?? p.rows - (vp.sy ?? 0);
     // A negative extent selects the region to the left of / above (sx,sy) and flips it.
-    const left = Math.round(sw0 < 0 ? (vp.sx ?? 0) + sw0 : vp.sx ?? 0);
-    const top = Math.round(sh0 < 0 ? (vp.sy ?? 0) + sh0 : vp.sy ?? 0);
-    const w = Math.round(Math.abs(sw0));
-    const h = Math.round(Math.abs(sh0));
+    left = Math.round(sw0 < 0 ? (vp.sx ?? 0) + sw0 : vp.sx ?? 0);
+    top = Math.round(sh0 < 0 ? (vp.sy ?? 0) + sh0 : vp.sy ?? 0);
+    w = Math.round(Math.abs(sw0));
+    h = Math.round(Math.abs(sh0));
+    flop = sw0 < 0;
+    flip = sh0 < 0;
     if (w < 1 || h < 1 || left < 0 || top < 0 || left + w > p.columns || top + h > p.rows) {
       throw new PixelError('bad-parameter', `viewport region ${left},${top},${w},${h} is not inside the ${p.columns}x${p.rows} image`);
     }
-    if (left !== 0 || top !== 0 || w !== p.columns || h !== p.rows) img = sharp(await img.extract({ left, top, width: w, height: h }).raw().toBuffer(), { raw: { width: w, height: h, channels } });
-    if (sw0 < 0) img = img.flop();
-    if (sh0 < 0) img = img.flip();
-    // Scale the region to fit the viewport, keeping its aspect ratio.
     const scale = Math.min(vp.vw / w, vp.vh / h);
     width = Math.max(1, Math.min(vp.vw, Math.round(w * scale)));
     height = Math.max(1, Math.min(vp.vh, Math.round(h * scale)));
-    img = img.resize(width, height, { fit: 'fill', kernel: 'lanczos3' });
+  }
+  // Whole image shrunk at least 2x: JPEG 2000 can decode a lower resolution level directly.
+  const whole = left === 0 && top === 0 && w === p.columns && h === p.rows;
+  const shrink = Math.min(width / p.columns, height / p.rows);
+  const reduce = whole && shrink < 1 ? Math.floor(Math.log2(1 / shrink)) : 0;
+  const frame = await decodeFrameForDisplay(parsed, frameNumber - 1, reduce, opts.decoder);
+  const input = { rows: frame.rows, columns: frame.columns, samplesPerPixel: p.samplesPerPixel, photometricInterpretation: frame.photometricInterpretation, bitsStored: p.bitsStored, module: p };
+  const popts = opts.window ? { window: opts.window } : {};
+  let raw: Uint8Array;
+  let channels: 1 | 3;
+  if (p.samplesPerPixel === 1) {
+    raw = presentGray8(input, frame.pixels, popts);
+    channels = 1;
+  } else {
+    const pres = present(input, frame.pixels, popts);
+    if (pres.kind !== 'rgb') throw new PixelError('unsupported-pixel-format', 'expected colour');
+    raw = pres.data;
+    channels = 3;
+  }
+  let img = sharp(raw, { raw: { width: frame.columns, height: frame.rows, channels } });
+  if (vp) {
+    if (!whole) img = sharp(await img.extract({ left, top, width: w, height: h }).raw().toBuffer(), { raw: { width: w, height: h, channels } });
+    if (flop) img = img.flop();
+    if (flip) img = img.flip();
+    if (width !== frame.columns || height !== frame.rows) img = img.resize(width, height, { fit: 'fill', kernel: 'lanczos3' });
   }
   const mediaType = opts.mediaType ?? 'image/jpeg';
   const body =
