@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 import { afterAll, describe, expect, it } from 'vitest';
-import { cropBox, maskFromLogits, resizeBilinear, ridgenetInput, segmenterInput, sexInput, toModelTensor, u8ToUnit, type FloatImage } from '../src/pixel/index.ts';
+import { resizeBilinear, toModelTensor, u8ToUnit, type FloatImage } from '../src/pixel/index.ts';
 import { dataDir, tmpDir } from './pixel-helpers.ts';
 
 const PY = '/usr/bin/python3';
@@ -123,48 +123,5 @@ describe('toModelTensor', () => {
   });
 });
 
-describe('docs/model-input.md pipeline against the training reference (carpus_training.preprocess)', () => {
-  it('segmenter input, mask, crop box and RidgeNet input of a full-size radiograph', async () => {
-    const png = path.join(dataDir, 'rsna-fullres-sample/images/1377.png');
-    const { data, info } = await sharp(png).greyscale().raw().toBuffer({ resolveWithObject: true });
-    const img = u8ToUnit(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), info.width, info.height);
-    // Logits from the published hand mask of this image (hand > 0), plus a small separate blob
-    // that the largest-component rule must drop.
-    const seg = await sharp(path.join(dataDir, 'rsna-annotations/hand-mask-example/1377_seg.png')).greyscale().resize(128, 128, { fit: 'fill', kernel: 'nearest' }).raw().toBuffer();
-    const logits = new Float32Array(128 * 128);
-    for (let i = 0; i < logits.length; i++) logits[i] = seg[i]! > 0 ? 2.5 : -3;
-    for (let y = 2; y < 6; y++) for (let x = 2; x < 6; x++) logits[y * 128 + x] = 1;
-    const logitsFile = path.join(work, 'logits.f32');
-    fs.writeFileSync(logitsFile, Buffer.from(logits.buffer));
-    const out = path.join(work, 'ref');
-    execFileSync(PY, ['-m', 'carpus_training.preprocess', png, out, '--seg-logits', logitsFile], {
-      cwd: path.resolve(import.meta.dirname, '..'),
-      env: { ...process.env, PYTHONPATH: path.resolve(import.meta.dirname, '../training') },
-      stdio: ['ignore', 'ignore', 'inherit'],
-    });
-    const read = (n: string) => {
-      const b = fs.readFileSync(path.join(out, n));
-      return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
-    };
-    const meta = JSON.parse(fs.readFileSync(path.join(out, 'meta.json'), 'utf8')) as { crop: { top: number; left: number; side: number }; arrays: { ridge_input: { shape: number[] } } };
-    const ridgeSize = meta.arrays.ridge_input.shape[3]!;
-    expect(maxAbsDiff(segmenterInput(img).data, read('seg_input.f32'))).toBeLessThan(1e-4);
-    expect(maxAbsDiff(resizeBilinear(img, 256, 256).data, read('work.f32'))).toBeLessThan(1e-4);
-    const { mask, segmented } = maskFromLogits(logits);
-    expect(segmented).toBe(true);
-    expect(maxAbsDiff(mask.data, read('mask256.f32'))).toBe(0);
-    const ridge = ridgenetInput(img, mask, ridgeSize);
-    expect(ridge.box).toEqual(meta.crop);
-    expect(ridge.tensor.dims).toEqual([1, 1, ridgeSize, ridgeSize]);
-    expect(maxAbsDiff(ridge.tensor.data, read('ridge_input.f32'))).toBeLessThan(1e-4);
-  });
-
-  it('no segmentation: an all-ones mask; sex input', () => {
-    const none = maskFromLogits(new Float32Array(128 * 128).fill(-1));
-    expect(none.segmented).toBe(false);
-    expect(none.mask.data.every((v) => v === 1)).toBe(true);
-    expect(cropBox(none.mask)).toEqual({ top: -8, left: -8, side: 272 });
-    expect(Array.from(sexInput(undefined).data)).toEqual([0.5]);
-    expect(Array.from(sexInput(true).data)).toEqual([1]);
-  });
-});
+// The model-specific pipeline (mask, crop, RidgeNet input) is checked against the training
+// reference in test/inference-preprocess.test.ts.

@@ -9,4 +9,4 @@ export { present, presentGray8, modalityValues, applyWindow, type PresentOptions
 export { transcodeToExplicitVRLittleEndian, isExplicitLittleEndian, type TranscodeOptions } from './transcode.ts';
 export { getFrame, getStoredFrame, frameMediaType, negotiateTransferSyntax, canProduce, type FrameBytes } from './frames.ts';
 export { renderFrame, parseWindowParam, parseViewportParam, negotiateRenderedMediaType, type RenderOptions, type RenderedImage, type RenderedMediaType, type Viewport } from './render.ts';
-export { resizeBilinear, toModelTensor, u8ToUnit, modelImageFromDecoded, segmenterInput, maskFromLogits, largestComponent, cropBox, ridgenetInput, sexInput, MODEL_INPUT, type FloatImage, type TensorSpec, type Tensor, type HandMask, type CropBox, type RidgeInput } from './model-input.ts';
+export { resizeBilinear, toModelTensor, u8ToUnit, modelImageFromDecoded, type FloatImage, type TensorSpec, type Tensor } from './model-input.ts';
