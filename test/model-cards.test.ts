@@ -1,0 +1,144 @@
+// Model cards (models/<name>/<version>/model.json): SHA-256 and size of each .onnx, parity fixture
+// files present with the declared shapes, and (when onnxruntime-node is installed) the ONNX graphs
+// reproduce the PyTorch outputs stored in the fixtures. CI never retrains.
+import { createHash } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+const MODELS = join(import.meta.dirname, '..', 'models');
+
+interface ArrayRef { file: string; shape: number[]; dtype: string }
+interface Card {
+  name: string;
+  version: string;
+  onnx_sha256: string;
+  onnx_bytes: number;
+  parity: { dir: string; tolerance: number; fixtures: Record<string, unknown>[] };
+}
+
+function cards(): { dir: string; card: Card }[] {
+  const out: { dir: string; card: Card }[] = [];
+  if (!existsSync(MODELS)) return out;
+  for (const name of readdirSync(MODELS)) {
+    const nd = join(MODELS, name);
+    if (!statSync(nd).isDirectory()) continue;
+    for (const version of readdirSync(nd)) {
+      const dir = join(nd, version);
+      if (existsSync(join(dir, 'model.json'))) {
+        out.push({ dir, card: JSON.parse(readFileSync(join(dir, 'model.json'), 'utf8')) as Card });
+      }
+    }
+  }
+  return out;
+}
+
+function readF32(dir: string, ref: ArrayRef): Float32Array {
+  const buf = readFileSync(join(dir, ref.file));
+  const n = ref.shape.reduce((a, b) => a * b, 1);
+  expect(buf.byteLength).toBe(n * 4);
+  const ab = buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength);
+  return new Float32Array(ab);
+}
+
+function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  expect(a.length).toBe(b.length);
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
+  return m;
+}
+
+function arrayRefs(x: unknown): ArrayRef[] {
+  if (x === null || typeof x !== 'object') return [];
+  const o = x as Record<string, unknown>;
+  if (typeof o.file === 'string' && Array.isArray(o.shape)) return [o as unknown as ArrayRef];
+  return Object.values(o).flatMap(arrayRefs);
+}
+
+// Minimal view of onnxruntime-node (an optional dependency here; imported by name at run time).
+interface OrtTensor { data: unknown }
+interface OrtSession { run(feeds: Record<string, OrtTensor>): Promise<Record<string, OrtTensor>> }
+interface Ort {
+  InferenceSession: { create(path: string, opts: object): Promise<OrtSession> };
+  Tensor: new (type: 'float32', data: Float32Array, dims: number[]) => OrtTensor;
+}
+
+async function loadOrt(): Promise<Ort | null> {
+  const name = 'onnxruntime-node';
+  try {
+    const mod = (await import(name)) as Ort & { default?: Ort };
+    return mod.InferenceSession ? mod : (mod.default ?? null);
+  } catch {
+    return null;
+  }
+}
+
+const all = cards();
+
+describe('model cards', () => {
+  it('ships both models', () => {
+    const names = all.map((c) => c.card.name).sort();
+    expect(names).toEqual(expect.arrayContaining(['hand-segmenter', 'ridgenet']));
+  });
+
+  for (const { dir, card } of all) {
+    describe(`${card.name} ${card.version}`, () => {
+      it('SHA-256 and size of model.onnx match the card; under 30 MB', () => {
+        const bytes = readFileSync(join(dir, 'model.onnx'));
+        expect(createHash('sha256').update(bytes).digest('hex')).toBe(card.onnx_sha256);
+        expect(bytes.byteLength).toBe(card.onnx_bytes);
+        expect(bytes.byteLength).toBeLessThan(30 * 1024 * 1024);
+      });
+
+      it('parity fixture files exist with the declared shapes', () => {
+        const refs = arrayRefs(card.parity.fixtures);
+        expect(refs.length).toBeGreaterThan(0);
+        for (const r of refs) readF32(join(dir, card.parity.dir), r);
+      });
+
+      it('onnxruntime reproduces the PyTorch outputs (skipped without onnxruntime-node)', async () => {
+        const ort = await loadOrt();
+        if (!ort) return;
+        const session = await ort.InferenceSession.create(join(dir, 'model.onnx'), {
+          executionProviders: ['cpu'],
+          logSeverityLevel: 3,
+        });
+        const pdir = join(dir, card.parity.dir);
+        for (const fx of card.parity.fixtures) {
+          const input = fx.input as ArrayRef;
+          const x = new ort.Tensor('float32', readF32(pdir, input), input.shape);
+          if (card.name === 'hand-segmenter') {
+            const out = await session.run({ image: x });
+            const ref = readF32(pdir, fx.logits as ArrayRef);
+            expect(maxAbsDiff(out.logits!.data as Float32Array, ref)).toBeLessThan(card.parity.tolerance * 10);
+          } else {
+            for (const c of fx.cases as Record<string, unknown>[]) {
+              const sex = new ort.Tensor('float32', new Float32Array([c.sex as number]), [1, 1]);
+              const out = await session.run({ image: x, sex });
+              const age = (out.bone_age_months!.data as Float32Array)[0]!;
+              expect(Math.abs(age - (c.bone_age_months as number))).toBeLessThan(1e-3);
+              if (c.features) {
+                const f = out.features!.data as Float32Array;
+                const fr = readF32(pdir, c.features as ArrayRef);
+                expect(f.length).toBe(fr.length);
+                let worst = 0;
+                for (let i = 0; i < fr.length; i++) worst = Math.max(worst, Math.abs(f[i]! - fr[i]!) / (1 + Math.abs(fr[i]!)));
+                expect(worst).toBeLessThan(card.parity.tolerance);
+                const g = out.d_bone_age_d_features!.data as Float32Array;
+                const gc = readF32(pdir, c.d_bone_age_d_features_per_channel as ArrayRef);
+                const hw = g.length / gc.length;
+                let worstG = 0;
+                for (let k = 0; k < gc.length; k++) {
+                  for (let j = 0; j < hw; j++) {
+                    worstG = Math.max(worstG, Math.abs(g[k * hw + j]! - gc[k]!) / (1e-2 + Math.abs(gc[k]!)));
+                  }
+                }
+                expect(worstG).toBeLessThan(card.parity.tolerance);
+              }
+            }
+          }
+        }
+      });
+    });
+  }
+});
