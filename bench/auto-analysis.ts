@@ -66,10 +66,19 @@ async function main() {
       const text = await res.text();
       return res.ok && text.length > 2 && text.includes(SR_CLASS);
     };
-    const waitSr = async (study: string, t0: number) => {
-      for (;;) {
+    const rejected: { study: string; status: string; reason: string }[] = [];
+    /** ms until the SR is in Orthanc; NaN when carpus rejected or failed the study (no SR is made then). */
+    const waitSr = async (study: string, t0: number): Promise<number> => {
+      for (let i = 0; ; i++) {
         if (await srArrived(study)) return performance.now() - t0;
-        if (performance.now() - t0 > 600_000) throw new Error(`no SR for ${study} after 10 min`);
+        if (i % 10 === 9) {
+          const r = await fetch(`${base}/api/studies/${study}/bone-age`).then((x) => (x.ok ? x.json() : undefined), () => undefined) as { status?: string; reason?: string } | undefined;
+          if (r && (r.status === 'rejected' || r.status === 'failed')) {
+            rejected.push({ study, status: r.status, reason: r.reason ?? '' });
+            return Number.NaN;
+          }
+        }
+        if (performance.now() - t0 > 120_000) throw new Error(`no SR for ${study} after 2 min`);
         await new Promise((r) => setTimeout(r, 50));
       }
     };
@@ -85,8 +94,9 @@ async function main() {
     for (let i = 0; i < SEQ; i++) {
       t = performance.now();
       await orthanc.upload(hands[i]!.bytes);
-      seqMs.push(await waitSr(hands[i]!.study, t));
-      process.stderr.write(`  sequential ${i + 1}/${SEQ}: ${Math.round(seqMs[i]!)} ms\n`);
+      const ms = await waitSr(hands[i]!.study, t);
+      if (!Number.isNaN(ms)) seqMs.push(ms);
+      process.stderr.write(`  sequential ${i + 1}/${SEQ}: ${Number.isNaN(ms) ? 'rejected/failed' : `${Math.round(ms)} ms`}\n`);
     }
 
     const rest = hands.slice(SEQ);
@@ -99,7 +109,8 @@ async function main() {
       started.set(h.study, ts);
       waits.push(waitSr(h.study, ts));
     }
-    const burstMs = await Promise.all(waits);
+    const burstAll = await Promise.all(waits);
+    const burstMs = burstAll.filter((x) => !Number.isNaN(x));
     const burstWall = performance.now() - tAll;
 
     const fmt = (x: number) => (x / 1000).toFixed(2);
@@ -111,6 +122,7 @@ async function main() {
         ? { n: rest.length, p50_s: pct(burstMs, 50) / 1000, p95_s: pct(burstMs, 95) / 1000, max_s: Math.max(...burstMs) / 1000, studiesPerMin: (rest.length / burstWall) * 60_000 }
         : null,
       warmUp_s: warmMs / 1000,
+      rejected,
       cpus: os.cpus().length,
       load1: os.loadavg()[0],
     };
