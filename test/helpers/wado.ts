@@ -1,8 +1,8 @@
 /** Test helpers for WADO-RS: what a test file is (UIDs, syntax, pixel bytes) and getting it stored. */
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
-import zlib from 'node:zlib';
 import dicomParser from 'dicom-parser';
+import { parseStructure } from '../../src/dicom/part10.ts';
 import { stow, type TestNode } from './node.ts';
 
 export interface FileInfo {
@@ -16,16 +16,9 @@ export interface FileInfo {
   instanceUrl(dicomweb: string): string;
 }
 
-function inflater(bytes: Uint8Array, position: number): Uint8Array {
-  const inflated = zlib.inflateRawSync(bytes.subarray(position));
-  const full = new Uint8Array(position + inflated.length);
-  full.set(bytes.subarray(0, position));
-  full.set(inflated, position);
-  return full;
-}
-
+/** The node's own strict parse (dicom-parser, deflate handled): one implementation. */
 export function parseFile(bytes: Uint8Array): dicomParser.DataSet {
-  return dicomParser.parseDicom(bytes, { inflater } as dicomParser.ParseDicomOptions);
+  return parseStructure(bytes);
 }
 
 export function fileInfo(path: string): FileInfo {
