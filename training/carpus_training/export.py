@@ -182,6 +182,8 @@ def export_ridgenet(a):
             "backbone": cfg["backbone"] + {
                 "plaincnn": " (8 x [conv3x3-BN-ReLU], channels 24-32-32-64-64-128-128-128, strides 2-2-1-2-1-2-1-1: "
                             "output stride 16, trained from scratch)",
+                "plaincnn10": " (10 x [conv3x3-BN-ReLU], channels 24-32-48-64-96-128-128-192-256-256, strides "
+                              "2-2-1-2-1-2-1-1-2-1: output stride 32, trained from scratch)",
                 "mobilenet_v3_small_os16": " (torchvision MobileNetV3-Small features, dilated last stage: output "
                                            "stride 16, 1-channel stem, trained from scratch)",
                 "vgg19": " (torchvision VGG-19 conv stack without the last max-pool, 1-channel stem)",

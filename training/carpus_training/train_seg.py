@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from .build_cache import CACHE
-from .common import Budget, JsonlLog, load_config, rng_state, save_ckpt, seed_all, set_rng_state
+from .common import reexec_with_malloc_env, Budget, JsonlLog, load_config, rng_state, save_ckpt, seed_all, set_rng_state
 from .data import load_labels
 from .segnet import SmallUNet
 
@@ -125,4 +125,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
+    reexec_with_malloc_env("carpus_training.train_seg")
     main()

@@ -1,0 +1,106 @@
+"""Refit RidgeNet's ridge output layer in closed form, with lambda chosen on the validation split.
+
+The paper's output layer is a ridge regression on the 1024 dense activations. During training it is
+learned by SGD with a fixed L2 penalty, on dropout-thinned activations. Here, after training, the
+backbone and dense layer are frozen, their activations (eval mode: no dropout) are computed for the
+train split, and the ridge weights are solved exactly for each lambda of a grid:
+
+    min_w,b  mean((z - H w - b)^2) + lambda * |w|^2,   z = (age - mean) / std
+
+The lambda with the lowest val MAE (true sex) is kept. The val split picks one scalar; the metrics
+reported for the shipped model are from the same val split, so they carry that (small) selection.
+
+    /usr/bin/python3 -m carpus_training.refit_ridge --ckpt runs/ridge192/last.pt --out runs/ridge192/refit.pt \
+        --cache runs/cache/ridge_in192_learned192.npy
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .common import save_ckpt
+from .data import load_labels
+from .ridgenet import RidgeNet
+
+LAMBDAS = [0.0, 1e-5, 1e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0, 3.0, 10.0]
+
+
+@torch.no_grad()
+def dense_activations(model, x, sex, bs=128):
+    """relu(fc1([GAP(backbone(x)), sex])) in eval mode, float64 [N, dense]."""
+    out = []
+    for i in range(0, len(x), bs):
+        xb = torch.from_numpy(np.asarray(x[i:i + bs], dtype=np.float32))[:, None]
+        sb = torch.from_numpy(sex[i:i + bs].astype(np.float32))[:, None]
+        g = model.backbone(xb).mean(dim=(2, 3))
+        out.append(F.relu(model.fc1(torch.cat([g, sb], 1))).double().numpy())
+    return np.concatenate(out)
+
+
+def solve(h, z, lam):
+    """Exact ridge solution with an unpenalised intercept (centred design)."""
+    hm, zm = h.mean(0), z.mean()
+    hc, zc = h - hm, z - zm
+    n = len(h)
+    a = hc.T @ hc / n + lam * np.eye(h.shape[1])
+    w = np.linalg.solve(a + 1e-10 * np.eye(h.shape[1]), hc.T @ zc / n)
+    return w, zm - hm @ w
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--ckpt", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--cache", required=True, help="RidgeNet inputs for every row (train and val)")
+    a = ap.parse_args(argv)
+    torch.set_num_threads(2)
+    ck = torch.load(a.ckpt, map_location="cpu")
+    cfg = ck["cfg"]
+    m = RidgeNet(cfg["backbone"], cfg["dense"], cfg["dropout"])
+    m.load_state_dict(ck["model"])
+    m.eval()
+    rows = load_labels()
+    split = np.array([r["split"] for r in rows])
+    age = np.array([r["age"] for r in rows], dtype=np.float64)
+    male = np.array([r["male"] for r in rows])
+    tr, va = np.flatnonzero(split == "train"), np.flatnonzero(split == "val")
+    X = np.load(a.cache, mmap_mode="r")
+    mean, std = float(m.age_mean), float(m.age_std)
+    # Train rows with the sex input as trained: true sex, plus a copy at 0.5 (unknown) for a tenth of them,
+    # matching the training-time share of unknown sex.
+    htr = dense_activations(m, X[tr], male[tr].astype(np.float32))
+    rs = np.random.RandomState(0)
+    unk = rs.choice(len(tr), len(tr) // 10, replace=False)
+    hunk = dense_activations(m, X[tr[unk]], np.full(len(unk), 0.5, np.float32))
+    h = np.concatenate([htr, hunk])
+    z = np.concatenate([(age[tr] - mean) / std, (age[tr[unk]] - mean) / std])
+    hva = dense_activations(m, X[va], male[va].astype(np.float32))
+    w0 = m.ridge.weight.detach().double().numpy()[0]
+    b0 = float(m.ridge.bias)
+    results = [{"lambda": "trained (SGD)", "val_mae": float(np.abs((hva @ w0 + b0) * std + mean - age[va]).mean())}]
+    best = None
+    for lam in LAMBDAS:
+        w, b = solve(h, z, lam)
+        mae = float(np.abs((hva @ w + b) * std + mean - age[va]).mean())
+        results.append({"lambda": lam, "val_mae": mae})
+        print(f"lambda {lam:g}: val MAE {mae:.3f}", flush=True)
+        if best is None or mae < best[0]:
+            best = (mae, lam, w, b)
+    mae, lam, w, b = best
+    print(f"trained layer: val MAE {results[0]['val_mae']:.3f}; chosen lambda {lam:g}: {mae:.3f}", flush=True)
+    state = dict(ck["model"])
+    state["ridge.weight"] = torch.tensor(w[None, :], dtype=torch.float32)
+    state["ridge.bias"] = torch.tensor([b], dtype=torch.float32)
+    cfg = dict(cfg, ridge_lambda=lam, ridge_refit="closed form on train activations (eval mode), lambda by val MAE")
+    save_ckpt(a.out, model=state, cfg=cfg, epoch=ck["epoch"], val=ck.get("val"), refit=results)
+    with open(os.path.splitext(a.out)[0] + "_refit.json", "w") as f:
+        json.dump({"chosen_lambda": lam, "grid": results}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
