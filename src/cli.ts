@@ -65,7 +65,7 @@ function yearsMonths(m: number): string {
 const r3 = (x: number): number => Math.round(x * 1000) / 1000;
 
 function predictionJson(r: PredictionResult, heatmapFile: string | undefined): Record<string, unknown> {
-  const common = { model: r.model, segmenter: r.segmenter, executionProvider: r.executionProvider, image: r.image, timingsMs: r.timingsMs };
+  const common = { model: r.model, segmenter: r.segmenter, executionProvider: r.executionProvider, image: r.image, contentCheck: r.contentCheck, timingsMs: r.timingsMs };
   if (r.status === 'rejected') {
     return { status: 'rejected', reason: r.reason, stage: r.stage, code: r.code, ...common, ...(r.sexUsed ? { sexUsed: r.sexUsed } : {}), ...(r.mask ? { mask: r.mask, crop: r.crop } : {}) };
   }
@@ -98,6 +98,9 @@ function printPrediction(r: PredictionResult, heatmapFile: string | undefined): 
     out.push(`Mask: ${(100 * q.areaFraction).toFixed(1)}% of the image, ${q.componentCount} component(s), largest ${(100 * q.largestComponentShare).toFixed(0)}%, box height/width ${q.boxAspect.toFixed(2)}`);
     if (heatmapFile) out.push(`Heat map: ${heatmapFile}`);
   }
+  const c = r.contentCheck;
+  if (c.status === 'passed' || c.status === 'failed') out.push(`Content check: ${c.status} (RidgeNet feature distance ${c.score.toFixed(2)}, threshold ${c.threshold.toFixed(2)})`);
+  else if (c.status === 'not-available') out.push(`Content check: not available (${c.reason})`);
   out.push(`Model: ${r.model.name} ${r.model.version} (segmenter ${r.segmenter.name} ${r.segmenter.version}), execution provider ${r.executionProvider}`);
   const t = r.timingsMs;
   out.push(`Time: decode ${t.decode.toFixed(0)} ms, segment ${t.segment.toFixed(0)} ms, regress ${t.regress.toFixed(0)} ms, heat map ${t.heatmap.toFixed(0)} ms, total ${t.total.toFixed(0)} ms`);

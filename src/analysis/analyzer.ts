@@ -5,6 +5,7 @@
  */
 import { pathToFileURL } from 'node:url';
 import path from 'node:path';
+import type { ContentCheck } from '../inference/checks.ts';
 import { deterministicUid, writeBoneAgeReports, type AgeAssessment, type Heatmap, type ModelIdentity, type Sex, type WrittenReports } from '../sr-writer/index.ts';
 
 /** What an inference backend says about one radiograph. */
@@ -31,6 +32,12 @@ export interface InferenceBackend {
 export type AnalysisOutcome =
   | { status: 'done'; model: ModelIdentity; executionProvider: string; numbers: AgeAssessment; reports: WrittenReports; sex: Sex; timingsMs: Record<string, number> }
   | { status: 'rejected'; model: ModelIdentity; executionProvider: string; reason: string; timingsMs: Record<string, number> };
+
+/** The content check (not-a-hand) as an algorithm parameter of the SR. */
+function contentCheckText(c: ContentCheck): string {
+  if (c.status === 'passed' || c.status === 'failed') return `${c.status}: feature distance ${c.score.toFixed(2)} (threshold ${c.threshold.toFixed(2)})`;
+  return c.status === 'not-available' ? `not available (${c.reason})` : 'not run';
+}
 
 /** UIDs of the result objects are a function of (source instance, model): a rerun after a crash rewrites the same objects. */
 export function resultUids(sop: string, model: ModelIdentity): { srSeries: string; srInstance: string; scSeries: string; scInstance: string; tracking: string } {
@@ -123,7 +130,7 @@ export function engineBackend(): InferenceBackend {
         executionProvider: r.executionProvider,
         heatmap: { ...r.heatmap, method: 'Grad-CAM' },
         maskQuality: Object.fromEntries(Object.entries(r.mask).filter((kv): kv is [string, number] => typeof kv[1] === 'number')),
-        parameters: { segmenter: `${r.segmenter.name} ${r.segmenter.version}`, sexSource: r.sexSource },
+        parameters: { segmenter: `${r.segmenter.name} ${r.segmenter.version}`, sexSource: r.sexSource, contentCheck: contentCheckText(r.contentCheck) },
         timingsMs: { ...r.timingsMs },
       };
     },

@@ -7,6 +7,7 @@ import { createReadStream, existsSync, readdirSync, readFileSync, statSync } fro
 import path from 'node:path';
 import { z } from 'zod';
 import { ModelBundleError, messageOf } from './errors.ts';
+import { loadFeatureStats, type FeatureStats } from './feature-stats.ts';
 
 const ioSchema = z.object({ name: z.string().min(1), shape: z.array(z.union([z.string(), z.number()])).optional() }).passthrough();
 
@@ -41,6 +42,8 @@ export interface ModelBundle {
   /** Input names declared by the card, in order. */
   inputNames: string[];
   outputNames: string[];
+  /** RidgeNet's pooled-feature statistics for the content check, when the card references them. */
+  featureStats?: FeatureStats;
 }
 
 /** `CARPUS_MODELS_DIR`, else `models/` of the repository (two levels above this file). */
@@ -144,7 +147,8 @@ export async function loadBundle(name: string, opts: LoadBundleOptions = {}): Pr
   for (const n of opts.requiredOutputs ?? []) {
     if (!outputNames.includes(n)) throw new ModelBundleError('card-invalid', `Model card of ${name} ${version} declares no output "${n}" (has ${outputNames.join(', ')})`);
   }
-  return { name, version, dir, onnxPath, card, inputNames, outputNames };
+  const featureStats = loadFeatureStats(dir, card);
+  return { name, version, dir, onnxPath, card, inputNames, outputNames, ...(featureStats ? { featureStats } : {}) };
 }
 
 /** The validation MAE (months, sex given) the card reports, when it does. */

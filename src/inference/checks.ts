@@ -5,7 +5,7 @@
  */
 import type { DicomAttributes } from './image-input.ts';
 
-export type RejectionStage = 'input' | 'segmentation' | 'range';
+export type RejectionStage = 'input' | 'segmentation' | 'content' | 'range';
 
 export type RejectionCode =
   | 'not-an-image-sop-class'
@@ -18,6 +18,7 @@ export type RejectionCode =
   | 'mask-area'
   | 'mask-fragmented'
   | 'mask-shape'
+  | 'not-a-hand'
   | 'out-of-range';
 
 export interface Rejection {
@@ -207,6 +208,25 @@ export function checkMask(q: MaskQuality, limits: PlausibilityLimits = DEFAULT_L
     };
   }
   return undefined;
+}
+
+/**
+ * The content check's outcome, in every result: `not-available` when the model card has no feature
+ * statistics (nothing was checked), `not-run` when an earlier stage rejected the image first.
+ */
+export type ContentCheck =
+  | { status: 'passed' | 'failed'; score: number; threshold: number }
+  | { status: 'not-available'; reason: string }
+  | { status: 'not-run' };
+
+/** Rejects an image whose RidgeNet features lie farther from the training hands than the threshold. */
+export function checkContent(score: number, threshold: number): Rejection | undefined {
+  if (Number.isFinite(score) && score <= threshold) return undefined;
+  return {
+    stage: 'content',
+    code: 'not-a-hand',
+    reason: `the image content does not look like a hand radiograph: RidgeNet feature distance ${Number.isFinite(score) ? score.toFixed(1) : String(score)} to the training hands exceeds ${threshold.toFixed(1)}`,
+  };
 }
 
 export const AGE_RANGE_MONTHS = { min: 0, max: 240 } as const;

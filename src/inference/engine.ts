@@ -6,9 +6,10 @@ import { performance } from 'node:perf_hooks';
 import type { DecodePool, FloatImage } from '../pixel/index.ts';
 import { loadBundle, defaultModelsDir, cardCropGeometry, cardInputSize, type ModelBundle } from './card.ts';
 import { BatchQueue, Semaphore, type BatchQueueStats } from './batch-queue.ts';
-import { checkAge, checkDicom, checkMask, DEFAULT_LIMITS, type MaskQuality, type PlausibilityLimits, type Rejection } from './checks.ts';
+import { checkAge, checkContent, checkDicom, checkMask, DEFAULT_LIMITS, type ContentCheck, type MaskQuality, type PlausibilityLimits, type Rejection } from './checks.ts';
+import { mahalanobis, pooledFeatures } from './feature-stats.ts';
 import { InferenceInputError } from './errors.ts';
-import { decodeRaster, isDicom, parseDicom, readInputFile, type DicomAttributes, type SourceKind } from './image-input.ts';
+import { decodeRasterSource, isDicom, parseDicom, readInputFile, type DicomAttributes, type SourceKind } from './image-input.ts';
 import {
   camToImage,
   cropBox,
@@ -17,11 +18,10 @@ import {
   maskFromLogits,
   ridgeInput,
   DEFAULT_GEOMETRY,
-  segmenterInput,
-  workImage,
   type CropBox,
   type Geometry,
 } from './preprocess.ts';
+import { floatSource, resizeSource, type ModelSource } from './upsample.ts';
 import { createSession, ort, parseProviders, parseThreads, silentLogger, type InferenceLogger, type OrtSession } from './session.ts';
 
 export type Sex = 'male' | 'female' | 'unknown';
@@ -58,6 +58,8 @@ interface ResultBase {
   executionProvider: string;
   image: { width: number; height: number; kind: SourceKind; lossy: boolean };
   timingsMs: StageTimings;
+  /** Whether the image content looked like a hand radiograph (RidgeNet feature statistics). */
+  contentCheck: ContentCheck;
 }
 
 export interface BoneAgePrediction extends ResultBase {
@@ -150,6 +152,8 @@ export interface EngineHealth {
   models: (ModelRef & { sha256: string })[];
   queues: { segmenter: BatchQueueStats; ridgenet: BatchQueueStats; requests: { active: number; waiting: number; limit: number } };
   warmUpMs: number | null;
+  /** The content check (not-a-hand rejection): its threshold, or why it is not available. */
+  contentCheck: { available: true; threshold: number; rule: string } | { available: false; reason: string };
 }
 
 function envInt(name: string, def: number): number {
@@ -253,6 +257,7 @@ export class BoneAgeEngine {
       log,
       opts.decoder,
     );
+    if (!ridgenet.featureStats) log.warn(`inference: ${ridgenet.name} ${ridgenet.version} has no feature statistics: the content check (not-a-hand) is not available`);
     if (opts.warmUp ?? true) await engine.warmUp();
     return engine;
   }
@@ -278,7 +283,23 @@ export class BoneAgeEngine {
       models: [this.segmenter, this.ridgenet].map((b) => ({ name: b.name, version: b.version, sha256: b.card.onnx_sha256 })),
       queues: { segmenter: this.segQueue.stats(), ridgenet: this.ridgeQueue.stats(), requests: this.requests.stats() },
       warmUpMs: this.warmUpMs,
+      contentCheck: this.ridgenet.featureStats
+        ? { available: true, threshold: this.ridgenet.featureStats.threshold, rule: this.ridgenet.featureStats.thresholdRule }
+        : { available: false, reason: this.contentUnavailable() },
     };
+  }
+
+  private contentUnavailable(): string {
+    return `model card of ${this.ridgenet.name} ${this.ridgenet.version} has no feature_stats`;
+  }
+
+  /** The content check on one image's RidgeNet features. */
+  private contentCheck(r: RidgeOut): { check: ContentCheck; rejection?: Rejection } {
+    const stats = this.ridgenet.featureStats;
+    if (!stats) return { check: { status: 'not-available', reason: this.contentUnavailable() } };
+    const score = mahalanobis(pooledFeatures(r.features, r.channels, r.fh * r.fw), stats);
+    const rejection = checkContent(score, stats.threshold);
+    return { check: { status: rejection ? 'failed' : 'passed', score, threshold: stats.threshold }, ...(rejection ? { rejection } : {}) };
   }
 
   async close(): Promise<void> {
@@ -330,8 +351,9 @@ export class BoneAgeEngine {
     }));
   }
 
-  private base(image: ResultBase['image'], timings: StageTimings): ResultBase {
+  private base(image: ResultBase['image'], timings: StageTimings, contentCheck: ContentCheck = { status: 'not-run' }): ResultBase {
     return {
+      contentCheck,
       model: { name: this.ridgenet.name, version: this.ridgenet.version },
       segmenter: { name: this.segmenter.name, version: this.segmenter.version },
       executionProvider: this.executionProvider,
@@ -362,7 +384,7 @@ export class BoneAgeEngine {
   private async predictBytesNow(buf: Uint8Array, opts: PredictOptions, t0: number, wait: number): Promise<PredictionResult> {
     // Decode time: from the start (file read included) less the wait for a slot.
     const decodeMs = (): number => Math.round((performance.now() - t0 - wait) * 100) / 100;
-    let image: FloatImage;
+    let source: ModelSource;
     let kind: SourceKind;
     let lossy: boolean;
     let dicom: DicomAttributes | undefined;
@@ -374,14 +396,14 @@ export class BoneAgeEngine {
         const timings = { wait, decode: decodeMs(), segment: 0, regress: 0, heatmap: 0, total: ms(t0) };
         return { status: 'rejected', ...rej, ...this.base({ width: dicom.columns ?? 0, height: dicom.rows ?? 0, kind: 'dicom', lossy: false }, timings) };
       }
-      ({ image, lossy } = await parsed.decodeImage());
+      ({ source, lossy } = await parsed.decodeSource());
       kind = 'dicom';
     } else {
-      ({ image, kind, lossy } = await decodeRaster(buf));
+      ({ source, kind, lossy } = await decodeRasterSource(buf));
     }
     const sex: Sex = opts.sex ?? sexFromDicom(dicom?.patientSex);
     const sexSource = opts.sex ? 'option' : dicom?.patientSex && sex !== 'unknown' ? 'dicom' : 'none';
-    return this.run(image, { ...opts, sex }, { kind, lossy, t0, sexSource, decodeMs: decodeMs(), wait });
+    return this.run(source, { ...opts, sex }, { kind, lossy, t0, sexSource, decodeMs: decodeMs(), wait });
   }
 
   /** Predicts from an already decoded [0,1] bone-bright radiograph. */
@@ -390,28 +412,31 @@ export class BoneAgeEngine {
     const t0 = performance.now();
     const release = await this.requests.acquire();
     try {
-      return await this.run(image, opts, { kind: 'image', lossy: false, t0, sexSource: opts.sex ? 'option' : 'none', decodeMs: 0, wait: ms(t0) });
+      return await this.run(floatSource(image), opts, { kind: 'image', lossy: false, t0, sexSource: opts.sex ? 'option' : 'none', decodeMs: 0, wait: ms(t0) });
     } finally {
       release();
     }
   }
 
   private async run(
-    image: FloatImage,
+    source: ModelSource,
     opts: PredictOptions,
     ctx: { kind: SourceKind; lossy: boolean; t0: number; sexSource: BoneAgePrediction['sexSource']; decodeMs: number; wait: number },
   ): Promise<PredictionResult> {
-    const { width, height } = image;
+    const { width, height } = source;
     if (width < 8 || height < 8) throw new InferenceInputError('not-an-image', `Image ${width}x${height} is too small to be a radiograph`);
     const timings: StageTimings = { wait: ctx.wait, decode: ctx.decodeMs, segment: 0, regress: 0, heatmap: 0, total: 0 };
     const imgInfo = { width, height, kind: ctx.kind, lossy: ctx.lossy };
     const sex: Sex = opts.sex ?? 'unknown';
 
     // Segment: resize, segmenter, largest component, mask, crop box, RidgeNet input.
+    // Both resizes in one sweep over the source (= segmenterInput and workImage, bit-identical).
     const g = this.geometry;
     let t = performance.now();
-    const segIn = segmenterInput(image, g.seg);
-    const work = workImage(image, g.work);
+    const [segIn, work] = resizeSource(source, [
+      { width: g.seg, height: g.seg },
+      { width: g.work, height: g.work },
+    ]) as [Float32Array, Float32Array];
     const { logits } = await this.segQueue.submit(segIn);
     const m = maskFromLogits(logits, g.seg, g.work);
     const bounds = maskBounds(m.mask256, g.work)!;
@@ -439,14 +464,16 @@ export class BoneAgeEngine {
 
     t = performance.now();
     const r = await this.ridgeQueue.submit({ image: rIn, sex: sexValue(sex) });
+    const content = this.contentCheck(r);
     timings.regress = ms(t);
-    const rej = maskRej ?? checkAge(r.age);
+    // Order: mask, content (not a hand), then range.
+    const rej = maskRej ?? content.rejection ?? checkAge(r.age);
     if (rej) {
       timings.total = ms(ctx.t0);
       return {
         status: 'rejected',
         ...rej,
-        ...this.base(imgInfo, timings),
+        ...this.base(imgInfo, timings, content.check),
         sexUsed: sex,
         mask,
         crop: box,
@@ -466,14 +493,14 @@ export class BoneAgeEngine {
     return {
       status: 'ok',
       boneAgeMonths: r.age,
-      ...this.base(imgInfo, timings),
+      ...this.base(imgInfo, timings, content.check),
       sexUsed: sex,
       sexInput: sexValue(sex),
       sexSource: ctx.sexSource,
       mask,
       crop: box,
       ...(heatmap ? { heatmap } : {}),
-      ...(opts.keepImage ? { radiograph: image } : {}),
+      ...(opts.keepImage ? { radiograph: source.full() } : {}),
     };
   }
 }

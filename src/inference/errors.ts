@@ -9,6 +9,9 @@ export type ModelErrorCode =
   | 'onnx-size-mismatch'
   | 'onnx-sha256-mismatch'
   | 'onnx-io-mismatch'
+  | 'feature-stats-missing'
+  | 'feature-stats-mismatch'
+  | 'feature-stats-invalid'
   | 'session-failed';
 
 /** A model bundle (card + ONNX graph) that is missing, malformed or does not match its card. */

@@ -7,9 +7,10 @@
 import { readFile } from 'node:fs/promises';
 import sharp, { type Metadata, type OutputInfo } from 'sharp';
 import type dicomParser from 'dicom-parser';
-import { decode, modelImageFromDecoded, parsePart10, PixelError, type DecodePool, type FloatImage } from '../pixel/index.ts';
+import { decode, modelImageFromDecoded, parsePart10, present, PixelError, type DecodedImage, type DecodePool, type FloatImage } from '../pixel/index.ts';
 import { parseDataSet } from '../pixel/parse.ts';
 import { InferenceInputError, messageOf } from './errors.ts';
+import { floatSource, lutSource, type IntegerPixels, type ModelSource } from './upsample.ts';
 
 export interface DicomAttributes {
   sopClassUid?: string;
@@ -96,6 +97,51 @@ export interface ParsedDicom {
   attributes: DicomAttributes;
   /** Decodes the first frame to the model's [0,1] image. */
   decodeImage(): Promise<{ image: FloatImage; lossy: boolean }>;
+  /** The same image as a row source (integer grey frames: pixels + presentation LUT, no float copy). */
+  decodeSource(): Promise<{ source: ModelSource; lossy: boolean }>;
+}
+
+// Two kernels so that the common 16-bit case stays monomorphic (V8 specialises per array type).
+function minMaxU16(px: Uint16Array, n: number): [number, number] {
+  let mn = Infinity;
+  let mx = -Infinity;
+  for (let i = 0; i < n; i++) {
+    const v = px[i]!;
+    if (v < mn) mn = v;
+    if (v > mx) mx = v;
+  }
+  return [mn, mx];
+}
+function minMaxAny(px: ArrayLike<number>, n: number): [number, number] {
+  let mn = Infinity;
+  let mx = -Infinity;
+  for (let i = 0; i < n; i++) {
+    const v = px[i]!;
+    if (v < mn) mn = v;
+    if (v > mx) mx = v;
+  }
+  return [mn, mx];
+}
+
+/**
+ * `modelImageFromDecoded(img, frame)` as pixels + LUT when the frame is integer grey without a
+ * Modality LUT Sequence: the pixel module's `present` is elementwise, so presenting every value of
+ * [min, max] once gives exactly the values it gives each pixel (as its own LUT fast path does).
+ */
+export function modelSourceFromDecoded(img: DecodedImage, frameIndex = 0): ModelSource {
+  const px = img.frames[frameIndex];
+  const { rows, columns } = img;
+  if (px && img.samplesPerPixel === 1 && !img.module.modalityLut && px.length >= rows * columns) {
+    const [mn, mx] = px instanceof Uint16Array ? minMaxU16(px, rows * columns) : minMaxAny(px, rows * columns);
+    const range = mx - mn + 1;
+    if (range <= 1 << 20) {
+      const domain = new Float64Array(range);
+      for (let i = 0; i < range; i++) domain[i] = mn + i;
+      const p = present(img, domain, img.module.windows.length > 0 ? { windowIndex: 0 } : { minMax: true });
+      if (p.kind === 'gray') return lutSource(px as IntegerPixels, columns, rows, p.data, mn);
+    }
+  }
+  return floatSource(modelImageFromDecoded(img, frameIndex));
 }
 
 /** Parses a DICOM file's data set (no pixel decoding yet). */
@@ -119,6 +165,16 @@ export function parseDicom(buf: Uint8Array, decoder?: DecodePool | 'inline'): Pa
         throw e;
       }
     },
+    async decodeSource() {
+      try {
+        const parsed = parsePart10(buf);
+        const img = await decode(parsed, { frames: [1], ...(decoder ? { decoder } : {}) });
+        return { source: modelSourceFromDecoded(img, 0), lossy: img.lossy };
+      } catch (e) {
+        if (e instanceof PixelError) throw new InferenceInputError('unreadable-image', `Cannot decode the DICOM pixel data: ${e.message}`);
+        throw e;
+      }
+    },
   };
 }
 
@@ -127,6 +183,12 @@ export function parseDicom(buf: Uint8Array, decoder?: DecodePool | 'inline'): Pa
  * Pillow's integer L = (19595 R + 38470 G + 7471 B + 32768) >> 16; alpha ignored.
  */
 export async function decodeRaster(buf: Uint8Array): Promise<{ image: FloatImage; kind: SourceKind; lossy: boolean }> {
+  const { source, kind, lossy } = await decodeRasterSource(buf);
+  return { image: source.full(), kind, lossy };
+}
+
+/** decodeRaster as a row source: integer grey (and 8-bit luminance) through a value/255 (/65535) LUT. */
+export async function decodeRasterSource(buf: Uint8Array): Promise<{ source: ModelSource; kind: SourceKind; lossy: boolean }> {
   let meta: Metadata;
   try {
     meta = await sharp(buf).metadata();
@@ -145,28 +207,37 @@ export async function decodeRaster(buf: Uint8Array): Promise<{ image: FloatImage
   }
   const { width, height, channels } = raw.info;
   const n = width * height;
-  const data = new Float32Array(n);
   const sixteen = raw.data.length === n * channels * 2;
   const src = sixteen ? new Uint16Array(raw.data.buffer, raw.data.byteOffset, n * channels) : raw.data;
-  if ((grey || channels < 3) && !sixteen) {
-    const lut = new Float32Array(256);
-    for (let v = 0; v < 256; v++) lut[v] = v / 255;
-    if (channels === 1) for (let i = 0; i < n; i++) data[i] = lut[src[i]!]!;
-    else for (let i = 0; i < n; i++) data[i] = lut[src[i * channels]!]!;
-  } else if (grey || channels < 3) {
-    for (let i = 0; i < n; i++) data[i] = src[i * channels]! / 65535;
-  } else if (!sixteen) {
-    for (let i = 0; i < n; i++) {
-      const o = i * channels;
-      data[i] = ((19595 * src[o]! + 38470 * src[o + 1]! + 7471 * src[o + 2]! + 0x8000) >> 16) / 255;
+  const lossy = kind === 'jpeg';
+  const lutOf = (levels: number): Float32Array => {
+    const lut = new Float32Array(levels);
+    for (let v = 0; v < levels; v++) lut[v] = v / (levels - 1);
+    return lut;
+  };
+  if (grey || channels < 3) {
+    let px: Uint8Array | Uint16Array;
+    if (channels === 1) px = sixteen ? (src as Uint16Array) : new Uint8Array(src.buffer, src.byteOffset, n);
+    else {
+      px = sixteen ? new Uint16Array(n) : new Uint8Array(n);
+      for (let i = 0; i < n; i++) px[i] = src[i * channels]!;
     }
-  } else {
-    for (let i = 0; i < n; i++) {
-      const o = i * channels;
-      data[i] = (0.299 * src[o]! + 0.587 * src[o + 1]! + 0.114 * src[o + 2]!) / 65535;
-    }
+    return { source: lutSource(px, width, height, lutOf(sixteen ? 65536 : 256), 0), kind, lossy };
   }
-  return { image: { width, height, data }, kind, lossy: kind === 'jpeg' };
+  if (!sixteen) {
+    const l = new Uint8Array(n);
+    for (let i = 0; i < n; i++) {
+      const o = i * channels;
+      l[i] = (19595 * src[o]! + 38470 * src[o + 1]! + 7471 * src[o + 2]! + 0x8000) >> 16;
+    }
+    return { source: lutSource(l, width, height, lutOf(256), 0), kind, lossy };
+  }
+  const data = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    const o = i * channels;
+    data[i] = (0.299 * src[o]! + 0.587 * src[o + 1]! + 0.114 * src[o + 2]!) / 65535;
+  }
+  return { source: floatSource({ width, height, data }), kind, lossy };
 }
 
 export async function readInputFile(file: string): Promise<Uint8Array> {
