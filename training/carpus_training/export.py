@@ -222,7 +222,10 @@ def export_ridgenet(a):
                       "through the crop box to the image",
         },
         "training": {"config": cfg, "epoch": int(ck["epoch"]), "segmenter": "hand-segmenter " + a.seg_version,
-                     "data": "rsna-train-299, split=train (11,352 images)", "command": "see training/README.md"},
+                     "data": "rsna-train-299, split=train (11,352 images)", "command": "see training/README.md",
+                     **({"ridge_refit": {"method": "closed-form ridge on the train split's dense activations "
+                                                   "(eval mode), lambda chosen by val MAE",
+                                         "grid": ck["refit"]}} if ck.get("refit") else {})},
         "data": LICENCE,
         "metrics": metrics,
         "parity": {"dir": "parity", "tolerance": 1e-4, "fixtures": fixtures},
