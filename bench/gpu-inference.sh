@@ -7,8 +7,16 @@
 # 1. Finds the CUDA provider libraries of onnxruntime (libonnxruntime_providers_{shared,cuda}.so)
 #    that match onnxruntime-node's version: $ORT_CUDA_LIB_DIR, else the npm package
 #    com.github.asus4.onnxruntime.linux-x64-gpu (ORT 1.29.0 for CUDA 13: pairs with
-#    onnxruntime-node@1.29.0, not 1.30.0), else a Python onnxruntime-gpu's capi folder; copies them
-#    next to onnxruntime-node's binding (where it dlopens them).
+#    onnxruntime-node@1.29.0), else a Python onnxruntime-gpu's capi folder; copies them next to
+#    onnxruntime-node's binding (bin/napi-v6/linux/x64, where it dlopens them).
+#    Reviewed 2026-11-27 against the installed onnxruntime-node 1.30.0 (package.json ^1.30.0): the
+#    provider libraries must come from the same ORT release as the binding's libonnxruntime.so.1
+#    (ENGINEERING-NOTES.md: "matching the exact ORT version"), so with 1.30.0 neither the asus4
+#    package (1.29.0) nor a Python onnxruntime-gpu of another version can work: the script now stops
+#    (exit 3) on a known version mismatch instead of warning and failing later inside the session.
+#    Ways out on a GPU machine: ORT_CUDA_LIB_DIR with 1.30.0 CUDA provider libraries, or
+#    onnxruntime-node@1.29.0 installed (npm install --no-save --ignore-scripts) together with the
+#    asus4 package. ALLOW_ORT_MISMATCH=1 tries anyway.
 # 2. Puts the cuBLAS / cuDNN / CUDA runtime of the PyTorch wheels (nvidia-* Python packages) on
 #    LD_LIBRARY_PATH.
 # 3. Runs bench/inference-gpu.ts with CARPUS_EXECUTION_PROVIDERS=cuda only: it fails unless the
@@ -39,9 +47,17 @@ if [ -z "$PROV_DIR" ]; then
   exit 2
 fi
 echo "CUDA provider libraries: $PROV_DIR"
+# The ORT release the provider libraries belong to, when it can be known.
+PROV_VERSION=""
 case "$PROV_DIR" in
-  *asus4*) [ "$ORT_VERSION" = "1.29.0" ] || echo "WARNING: the asus4 package is onnxruntime 1.29.0; onnxruntime-node is $ORT_VERSION: install onnxruntime-node@1.29.0 (carry node_modules) or the provider will not load" ;;
+  *asus4*) PROV_VERSION=1.29.0 ;;
+  */onnxruntime/capi) PROV_VERSION=$($PY -c "import onnxruntime; print(onnxruntime.__version__)" 2>/dev/null || true) ;;
 esac
+if [ -n "$PROV_VERSION" ] && [ "$PROV_VERSION" != "$ORT_VERSION" ]; then
+  echo "CUDA provider libraries are onnxruntime $PROV_VERSION, onnxruntime-node is $ORT_VERSION: the provider will not load."
+  echo "Use ORT_CUDA_LIB_DIR with $ORT_VERSION libraries, or npm install --no-save --ignore-scripts onnxruntime-node@$PROV_VERSION."
+  [ "${ALLOW_ORT_MISMATCH:-0}" = 1 ] || exit 3
+fi
 cp -f "$PROV_DIR"/libonnxruntime_providers_shared.so "$PROV_DIR"/libonnxruntime_providers_cuda.so "$BINDING_DIR"/
 
 NV_LIBS=$($PY - <<'PY' 2>/dev/null || true
