@@ -7,6 +7,7 @@ import { registerQido } from './dicomweb/qido.ts';
 import { registerWado } from './dicomweb/wado.ts';
 import { errInfo } from './store/archive.ts';
 import { dicomwebReadAudit } from './audit/http.ts';
+import { registerViewer } from './viewer.ts';
 
 export async function buildServer(ctx: NodeContext): Promise<FastifyInstance> {
   const app = Fastify({
@@ -61,5 +62,6 @@ export async function buildServer(ctx: NodeContext): Promise<FastifyInstance> {
   registerStow(app, ctx);
   registerQido(app, ctx);
   registerWado(app, ctx);
+  registerViewer(app, ctx);
   return app;
 }
