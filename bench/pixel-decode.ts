@@ -5,15 +5,17 @@
  *
  *   taskset -c 0 npx tsx bench/pixel-decode.ts [--runs N] [--markdown]
  *
- * "codec" = the WASM codec call alone (same thread); "decode" = decode() in the same thread
+ * "codec" = the codec call alone (same thread); "decode" = decode() in the same thread
  * (parse + codec + pixel values); "decode (worker)" = decode() through the guarded worker pool
- * (copy to the worker and back). JPEG 2000 decodes go to opj_decompress when it is installed (the
- * "codec" column is the WASM OpenJPEG). Medians of N runs after one warm-up.
+ * (copy to the worker and back). JPEG 2000 files get two rows: the in-process native OpenJPEG
+ * (native/openjpeg, the default when built) and OpenJPEG in WASM (CARPUS_J2K_DECODER=wasm).
+ * Wall min / wall median / mean CPU of N runs after one warm-up.
  */
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { decodeFrameSync, initCodecs } from '../src/pixel/codecs.ts';
+import { nativeOpenJpegVersion, type J2kDecoder } from '../src/pixel/openjpeg-native.ts';
 import { decode, closeDefaultPool, parsePart10, renderFrame, transferSyntaxInfo } from '../src/pixel/index.ts';
 import { encapsulatedFrame } from '../src/pixel/parse.ts';
 
@@ -77,32 +79,39 @@ interface Row {
 
 await initCodecs();
 const rows: Row[] = [];
+const j2kDecoders: J2kDecoder[] = nativeOpenJpegVersion() ? ['native', 'wasm'] : ['wasm'];
 for (const file of [...rg3, ...ct]) {
   const buf = fs.readFileSync(file);
   const parsed = parsePart10(buf);
   const p = parsed.pixel;
   const info = transferSyntaxInfo(parsed.ts.uid)!;
-  const row: Row = { file: path.basename(file), ts: parsed.ts.uid, name: info.name, size: `${p.columns}x${p.rows}`, inline: { min: 0, median: 0, cpu: 0 }, worker: { min: 0, median: 0, cpu: 0 } };
-  if (parsed.ts.encapsulated) {
-    const enc = encapsulatedFrame(parsed, 0);
-    const g = { rows: p.rows, columns: p.columns, samplesPerPixel: p.samplesPerPixel, bitsAllocated: p.bitsAllocated, bitsStored: p.bitsStored, pixelRepresentation: p.pixelRepresentation, photometricInterpretation: p.photometricInterpretation };
-    row.codec = await time(() => decodeFrameSync(parsed.ts.family, enc, g));
+  for (const j2k of parsed.ts.family === 'jpeg2000' ? j2kDecoders : [undefined]) {
+    // decode() and renderFrame() pick the JPEG 2000 decoder from this variable on each call.
+    if (j2k) process.env.CARPUS_J2K_DECODER = j2k;
+    const label = `${path.basename(file, '.dcm')}${j2k ? ` (${j2k})` : ''}`;
+    const row: Row = { file: label, ts: parsed.ts.uid, name: info.name, size: `${p.columns}x${p.rows}`, inline: { min: 0, median: 0, cpu: 0 }, worker: { min: 0, median: 0, cpu: 0 } };
+    if (parsed.ts.encapsulated) {
+      const enc = encapsulatedFrame(parsed, 0);
+      const g = { rows: p.rows, columns: p.columns, samplesPerPixel: p.samplesPerPixel, bitsAllocated: p.bitsAllocated, bitsStored: p.bitsStored, pixelRepresentation: p.pixelRepresentation, photometricInterpretation: p.photometricInterpretation };
+      row.codec = await time(() => decodeFrameSync(parsed.ts.family, enc, g, 0, j2k));
+    }
+    row.inline = await time(() => decode(buf, { decoder: 'inline' }));
+    row.worker = await time(() => decode(buf));
+    if (file.includes('RG3')) {
+      row.png = await time(() => renderFrame(buf, 1, { mediaType: 'image/png' }));
+      row.png512 = await time(() => renderFrame(buf, 1, { mediaType: 'image/png', viewport: { vw: 512, vh: 512 } }));
+    }
+    rows.push(row);
+    if (!markdown) console.log(JSON.stringify(row));
   }
-  row.inline = await time(() => decode(buf, { decoder: 'inline' }));
-  row.worker = await time(() => decode(buf));
-  if (file.includes('RG3')) {
-    row.png = await time(() => renderFrame(buf, 1, { mediaType: 'image/png' }));
-    row.png512 = await time(() => renderFrame(buf, 1, { mediaType: 'image/png', viewport: { vw: 512, vh: 512 } }));
-  }
-  rows.push(row);
-  if (!markdown) console.log(JSON.stringify(row));
+  delete process.env.CARPUS_J2K_DECODER;
 }
 await closeDefaultPool();
 
 const f = (x?: Stat) => (x === undefined ? '–' : `${x.min.toFixed(0)} / ${x.median.toFixed(0)} / ${x.cpu.toFixed(0)}`);
 if (markdown) {
-  console.log(`Node ${process.version}, ${os.cpus()[0]?.model ?? 'cpu'} (${os.cpus().length} visible), ${new Date().toISOString().slice(0, 16)}Z, load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}; wall min / wall median / mean CPU of ${runs} runs after a warm-up, ms\n`);
+  console.log(`Node ${process.version}, ${os.cpus()[0]?.model ?? 'cpu'} (${os.cpus().length} visible), ${new Date().toISOString().slice(0, 16)}Z, load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}, native OpenJPEG ${nativeOpenJpegVersion() ?? 'not built'}; wall min / wall median / mean CPU of ${runs} runs after a warm-up, ms\n`);
   console.log('| file | transfer syntax | size | codec | decode (same thread) | decode (worker) | PNG full size | PNG 512x512 |');
   console.log('|---|---|---|---:|---:|---:|---:|---:|');
-  for (const r of rows) console.log(`| ${r.file.replace('CTImage.dcm_', 'CT ').replace(/TransferSyntax.*$/, '')} | ${r.ts} ${r.name} | ${r.size} | ${f(r.codec)} | ${f(r.inline)} | ${f(r.worker)} | ${f(r.png)} | ${f(r.png512)} |`);
+  for (const r of rows) console.log(`| ${r.file.replace('CTImage.dcm_', 'CT ').replace(/TransferSyntax[^ ]*/, '')} | ${r.ts} ${r.name} | ${r.size} | ${f(r.codec)} | ${f(r.inline)} | ${f(r.worker)} | ${f(r.png)} | ${f(r.png512)} |`);
 }

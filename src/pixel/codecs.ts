@@ -4,7 +4,8 @@
  *   (IJG libjpeg with 12-bit and lossless support). The cornerstone libjpeg-turbo build is
  *   8-bit only, so it cannot decode .51/.53/.55 at 12 bits.
  * - JPEG-LS: `@cornerstonejs/codec-charls`; JPEG 2000: `@cornerstonejs/codec-openjpeg` (both
- *   measured faster here than the CharLS/OpenJPEG builds inside dcmjs-codecs).
+ *   measured faster here than the CharLS/OpenJPEG builds inside dcmjs-codecs), or by default the
+ *   system OpenJPEG in-process when its addon is built (openjpeg-native.ts).
  * WASM decoders can abort or loop on corrupt input: callers outside tests should go through
  * decode-pool.ts, which runs this in a worker with a time limit.
  */
@@ -12,6 +13,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import dcmjsCodecs from 'dcmjs-codecs';
 import type { CodecFamily } from './uids.ts';
+import { decodeJ2kNative, j2kDecoder, type J2kDecoder } from './openjpeg-native.ts';
 
 export interface FrameGeometry {
   rows: number;
@@ -122,7 +124,6 @@ function planarToPixel(bytes: Uint8Array, pixels: number, bytesPerSample: number
   return out;
 }
 
-/** Decodes one compressed frame. Requires `await initCodecs()` first. Throws on codec errors. */
 /** Size of a JPEG 2000 image decoded `reduce` resolution levels down. */
 export function reducedSize(g: { rows: number; columns: number }, reduce: number): { rows: number; columns: number } {
   return { rows: Math.ceil(g.rows / 2 ** reduce), columns: Math.ceil(g.columns / 2 ** reduce) };
@@ -131,9 +132,10 @@ export function reducedSize(g: { rows: number; columns: number }, reduce: number
 /**
  * Decodes one compressed frame. Requires `await initCodecs()` first. Throws on codec errors.
  * `reduce` > 0 (JPEG 2000, one component only) decodes that many resolution levels down, for
- * rendering small viewports; the result then has reducedSize(g, reduce).
+ * rendering small viewports; the result then has reducedSize(g, reduce). `j2k` picks the JPEG 2000
+ * decoder (default: j2kDecoder(), from CARPUS_J2K_DECODER and whether the addon is built).
  */
-export function decodeFrameSync(family: CodecFamily, encoded: Uint8Array, g: FrameGeometry, reduce = 0): CodecResult {
+export function decodeFrameSync(family: CodecFamily, encoded: Uint8Array, g: FrameGeometry, reduce = 0, j2k: J2kDecoder = j2kDecoder()): CodecResult {
   const { NativeCodecs, Context } = dcmjsCodecs;
   if (!NativeCodecs.isInitialized() || !charls || !openjpeg) throw new Error('codecs not initialised: call initCodecs() first');
   const ctx = new Context({
@@ -162,6 +164,7 @@ export function decodeFrameSync(family: CodecFamily, encoded: Uint8Array, g: Fra
     case 'jpeg2000':
       // PS3.5 8.2.4: the reversible/irreversible colour transforms are undone by the decoder.
       if (pi === 'YBR_RCT' || pi === 'YBR_ICT') pi = 'RGB';
+      if (j2k === 'native') return { bytes: decodeJ2kNative(encoded, g, g.samplesPerPixel === 1 ? reduce : 0), photometricInterpretation: pi };
       return { bytes: embindDecode(new openjpeg!.J2KDecoder(), encoded, g, 'JPEG 2000', g.samplesPerPixel === 1 ? reduce : 0), photometricInterpretation: pi };
     case 'rle':
       out = NativeCodecs.decodeRle(ctx, {});

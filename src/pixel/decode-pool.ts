@@ -11,6 +11,7 @@ import { PixelError } from './errors.ts';
 import type { FrameGeometry, CodecResult } from './codecs.ts';
 import type { CodecFamily } from './uids.ts';
 import type { DecodeRequest, DecodeResponse } from './decode-worker.ts';
+import { j2kDecoder } from './openjpeg-native.ts';
 
 export interface PoolOptions {
   /** Worker threads (default: env CARPUS_DECODE_WORKERS or 1). */
@@ -74,7 +75,9 @@ export class DecodePool {
     // Copy: the encoded view usually points into the whole file, which must not be transferred.
     const copy = new Uint8Array(encoded);
     return new Promise<CodecResult>((resolve, reject) => {
-      this.queue.push({ req: { id: this.nextId++, family, geometry, encoded: copy, ...(reduce > 0 ? { reduce } : {}) }, resolve, reject });
+      // The JPEG 2000 decoder is chosen here, not in the worker, whose environment is a copy made at its start.
+      const j2k = family === 'jpeg2000' ? { j2k: j2kDecoder() } : {};
+      this.queue.push({ req: { id: this.nextId++, family, geometry, encoded: copy, ...(reduce > 0 ? { reduce } : {}), ...j2k }, resolve, reject });
       this.pump();
     });
   }

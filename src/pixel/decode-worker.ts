@@ -1,7 +1,8 @@
-/** Worker thread that runs the WASM codecs, so a crash or a hang cannot take the server down. */
+/** Worker thread that runs the codecs, so a WASM abort or a hang cannot take the server down. */
 import { parentPort } from 'node:worker_threads';
 import { decodeFrameSync, initCodecs, type FrameGeometry } from './codecs.ts';
 import type { CodecFamily } from './uids.ts';
+import type { J2kDecoder } from './openjpeg-native.ts';
 
 export interface DecodeRequest {
   id: number;
@@ -10,6 +11,8 @@ export interface DecodeRequest {
   encoded: Uint8Array;
   /** JPEG 2000 resolution levels to drop (rendering); 0 = full size. */
   reduce?: number;
+  /** JPEG 2000 decoder, chosen by the caller's thread (default: this thread's j2kDecoder()). */
+  j2k?: J2kDecoder;
 }
 export type DecodeResponse =
   | { ready: true }
@@ -23,7 +26,7 @@ if (port) {
   port.on('message', (req: DecodeRequest) => {
     init
       .then(() => {
-        const r = decodeFrameSync(req.family, req.encoded, req.geometry, req.reduce ?? 0);
+        const r = decodeFrameSync(req.family, req.encoded, req.geometry, req.reduce ?? 0, req.j2k);
         const msg: DecodeResponse = { id: req.id, ok: true, bytes: r.bytes, photometricInterpretation: r.photometricInterpretation };
         port.postMessage(msg, [r.bytes.buffer as ArrayBuffer]);
       })

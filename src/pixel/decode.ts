@@ -4,7 +4,6 @@ import { decodedFrameLength, encapsulatedFrame, nativeFrameBytes, parsePart10, t
 import { planarToInterleaved, swapBytes, toPixelArray, unpackBits, ybr422ToFull, ybrFullToRgb, type PixelArray } from './pixels.ts';
 import { decodeFrameSync, initCodecs, reducedSize, type CodecResult, type FrameGeometry } from './codecs.ts';
 import { defaultPool, type DecodePool } from './decode-pool.ts';
-import { decodeJ2kNative, nativeJ2kAvailable } from './opj-native.ts';
 
 export interface DecodedFrameInfo {
   /** Photometric interpretation of the decoded values: YBR_* come out as RGB. */
@@ -64,16 +63,6 @@ function geometry(p: PixelModule): FrameGeometry {
 
 async function runCodec(parsed: ParsedPart10, encoded: Uint8Array, decoder: DecodePool | 'inline'): Promise<CodecResult> {
   const g = geometry(parsed.pixel);
-  if (parsed.ts.family === 'jpeg2000' && nativeJ2kAvailable()) {
-    const limit = decoder === 'inline' ? Math.ceil(5000 + (100 * g.rows * g.columns * g.samplesPerPixel) / 1e6) : decoder.timeLimitMs(g);
-    try {
-      const bytes = await decodeJ2kNative(encoded, g, limit);
-      const pi = g.photometricInterpretation === 'YBR_RCT' || g.photometricInterpretation === 'YBR_ICT' ? 'RGB' : g.photometricInterpretation;
-      return { bytes, photometricInterpretation: pi };
-    } catch (e) {
-      throw new PixelError((e as { timeout?: boolean }).timeout ? 'decode-timeout' : 'decode-failed', `Decoder error: ${messageOf(e)}`);
-    }
-  }
   if (decoder === 'inline') {
     await initCodecs();
     try {
@@ -191,7 +180,7 @@ export async function decodeFrameForDisplay(
   decoder: DecodePool | 'inline' = defaultPool(),
 ): Promise<{ pixels: PixelArray; rows: number; columns: number; photometricInterpretation: string }> {
   const p = parsed.pixel;
-  if (reduce > 0 && parsed.ts.family === 'jpeg2000' && p.samplesPerPixel === 1 && !nativeJ2kAvailable() && index >= 0 && index < p.numberOfFrames) {
+  if (reduce > 0 && parsed.ts.family === 'jpeg2000' && p.samplesPerPixel === 1 && index >= 0 && index < p.numberOfFrames) {
     const encoded = encapsulatedFrame(parsed, index);
     const r = Math.min(reduce, j2kDecompositionLevels(encoded));
     if (r > 0) {

@@ -1,0 +1,246 @@
+/*
+ * carpus_openjpeg: decodes one JPEG 2000 codestream (raw J2K or JP2 file format) in-process with
+ * the system OpenJPEG library (Debian libopenjp2-7-dev), for Node through Node-API.
+ *
+ * Hand-written because no maintained Node binding to OpenJPEG exists on the npm registry (searched
+ * 2026-11-27: only WebAssembly or JavaScript ports), and OpenJPEG in WebAssembly takes about twice
+ * the CPU of the native library on the 1760x1760 RG3 frame (bench/README.md, "Pixel decode").
+ *
+ *   decode(codestream: Uint8Array, reduce?: number)
+ *     -> { columns, rows, components, precision, signed, data: Buffer }
+ *
+ * `data` holds the samples little endian, colour-by-pixel, one byte per sample at precision <= 8,
+ * else two (two's complement when signed). `reduce` drops that many wavelet resolution levels.
+ * Every failure (corrupt, truncated or unsupported stream) is thrown as a JavaScript Error with
+ * OpenJPEG's first error message: strict mode makes a truncated stream an error rather than a
+ * silently partial image, which a lossless decode must never return.
+ */
+#include <node_api.h>
+#include <openjpeg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+typedef struct {
+  const uint8_t *data;
+  OPJ_UINT64 size;
+  OPJ_UINT64 pos;
+} MemStream;
+
+static OPJ_SIZE_T mem_read(void *dst, OPJ_SIZE_T n, void *user) {
+  MemStream *s = (MemStream *)user;
+  OPJ_UINT64 left = s->size - s->pos;
+  if (left == 0) return (OPJ_SIZE_T)-1; /* OpenJPEG's end-of-stream value */
+  if ((OPJ_UINT64)n > left) n = (OPJ_SIZE_T)left;
+  memcpy(dst, s->data + s->pos, n);
+  s->pos += n;
+  return n;
+}
+
+static OPJ_OFF_T mem_skip(OPJ_OFF_T n, void *user) {
+  MemStream *s = (MemStream *)user;
+  if (n < 0) {
+    if ((OPJ_UINT64)(-n) > s->pos) n = -(OPJ_OFF_T)s->pos;
+  } else if ((OPJ_UINT64)n > s->size - s->pos) {
+    n = (OPJ_OFF_T)(s->size - s->pos);
+  }
+  s->pos = (OPJ_UINT64)((OPJ_OFF_T)s->pos + n);
+  return n;
+}
+
+static OPJ_BOOL mem_seek(OPJ_OFF_T to, void *user) {
+  MemStream *s = (MemStream *)user;
+  if (to < 0 || (OPJ_UINT64)to > s->size) return OPJ_FALSE;
+  s->pos = (OPJ_UINT64)to;
+  return OPJ_TRUE;
+}
+
+typedef struct {
+  char message[400];
+} ErrorSink;
+
+/* Keeps the first error: later ones tend to be generic ("failed to decode the codestream"). */
+static void on_error(const char *msg, void *user) {
+  ErrorSink *e = (ErrorSink *)user;
+  if (e->message[0] != '\0') return;
+  snprintf(e->message, sizeof e->message, "%s", msg);
+  size_t len = strlen(e->message);
+  while (len > 0 && (e->message[len - 1] == '\n' || e->message[len - 1] == ' ')) e->message[--len] = '\0';
+  for (size_t i = 0; i < len; i++) {
+    if (e->message[i] == '\n') e->message[i] = ' '; /* one line for logs */
+  }
+}
+
+static void on_quiet(const char *msg, void *user) {
+  (void)msg;
+  (void)user;
+}
+
+static napi_value throw_error(napi_env env, const char *prefix, const char *detail) {
+  char text[512];
+  snprintf(text, sizeof text, "%s%s%s", prefix, detail && detail[0] ? ": " : "", detail ? detail : "");
+  napi_throw_error(env, NULL, text);
+  return NULL;
+}
+
+static int set_number(napi_env env, napi_value obj, const char *name, double value) {
+  napi_value v;
+  return napi_create_double(env, value, &v) == napi_ok && napi_set_named_property(env, obj, name, v) == napi_ok;
+}
+
+static napi_value decode(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return throw_error(env, "decode: bad call", NULL);
+
+  bool is_typed = false;
+  if (argc < 1 || napi_is_typedarray(env, argv[0], &is_typed) != napi_ok || !is_typed) {
+    return throw_error(env, "decode: the codestream must be a Uint8Array", NULL);
+  }
+  napi_typedarray_type ta_type;
+  size_t length = 0;
+  void *bytes = NULL;
+  napi_value ab;
+  size_t offset = 0;
+  if (napi_get_typedarray_info(env, argv[0], &ta_type, &length, &bytes, &ab, &offset) != napi_ok || ta_type != napi_uint8_array) {
+    return throw_error(env, "decode: the codestream must be a Uint8Array", NULL);
+  }
+  int32_t reduce = 0;
+  if (argc >= 2) {
+    napi_valuetype t;
+    napi_typeof(env, argv[1], &t);
+    if (t != napi_undefined && (t != napi_number || napi_get_value_int32(env, argv[1], &reduce) != napi_ok || reduce < 0 || reduce > 32)) {
+      return throw_error(env, "decode: reduce must be an integer from 0 to 32", NULL);
+    }
+  }
+
+  const uint8_t *p = (const uint8_t *)bytes;
+  static const uint8_t jp2_signature[12] = {0x00, 0x00, 0x00, 0x0c, 0x6a, 0x50, 0x20, 0x20, 0x0d, 0x0a, 0x87, 0x0a};
+  OPJ_CODEC_FORMAT format;
+  if (length >= 12 && memcmp(p, jp2_signature, 12) == 0) {
+    format = OPJ_CODEC_JP2;
+  } else if (length >= 4 && p[0] == 0xff && p[1] == 0x4f && p[2] == 0xff && p[3] == 0x51) {
+    format = OPJ_CODEC_J2K; /* SOC followed by SIZ */
+  } else {
+    return throw_error(env, "JPEG 2000: neither a codestream (SOC, SIZ) nor a JP2 file", NULL);
+  }
+
+  ErrorSink sink;
+  sink.message[0] = '\0';
+  MemStream mem = {p, (OPJ_UINT64)length, 0};
+  opj_codec_t *codec = NULL;
+  opj_stream_t *stream = NULL;
+  opj_image_t *image = NULL;
+  const char *failure = NULL;
+  napi_value result = NULL;
+
+  opj_dparameters_t params;
+  opj_set_default_decoder_parameters(&params);
+  params.cp_reduce = (OPJ_UINT32)reduce;
+
+  codec = opj_create_decompress(format);
+  if (!codec) {
+    failure = "cannot create the decoder";
+    goto done;
+  }
+  opj_set_error_handler(codec, on_error, &sink);
+  opj_set_warning_handler(codec, on_quiet, NULL);
+  opj_set_info_handler(codec, on_quiet, NULL);
+  if (!opj_setup_decoder(codec, &params) || !opj_decoder_set_strict_mode(codec, OPJ_TRUE)) {
+    failure = "cannot set up the decoder";
+    goto done;
+  }
+  stream = opj_stream_create(OPJ_J2K_STREAM_CHUNK_SIZE, OPJ_TRUE);
+  if (!stream) {
+    failure = "cannot create the input stream";
+    goto done;
+  }
+  opj_stream_set_user_data(stream, &mem, NULL);
+  opj_stream_set_user_data_length(stream, mem.size);
+  opj_stream_set_read_function(stream, mem_read);
+  opj_stream_set_skip_function(stream, mem_skip);
+  opj_stream_set_seek_function(stream, mem_seek);
+
+  if (!opj_read_header(stream, codec, &image) || !image) {
+    failure = "cannot read the header";
+    goto done;
+  }
+  if (!opj_decode(codec, stream, image) || !opj_end_decompress(codec, stream)) {
+    failure = "cannot decode";
+    goto done;
+  }
+
+  OPJ_UINT32 ncomp = image->numcomps;
+  if (ncomp != 1 && ncomp != 3) {
+    failure = ncomp == 0 ? "no components" : "only 1 or 3 components are supported";
+    goto done;
+  }
+  const opj_image_comp_t *c0 = &image->comps[0];
+  for (OPJ_UINT32 c = 0; c < ncomp; c++) {
+    const opj_image_comp_t *ci = &image->comps[c];
+    if (!ci->data || ci->w != c0->w || ci->h != c0->h || ci->prec != c0->prec || ci->sgnd != c0->sgnd || ci->dx != 1 || ci->dy != 1) {
+      failure = "components differ in size, precision or sign, or are subsampled (not supported)";
+      goto done;
+    }
+  }
+  if (c0->prec < 1 || c0->prec > 16) {
+    failure = "precision above 16 bits is not supported";
+    goto done;
+  }
+  size_t pixels = (size_t)c0->w * (size_t)c0->h;
+  size_t bytes_per_sample = c0->prec > 8 ? 2 : 1;
+  size_t out_len = pixels * ncomp * bytes_per_sample;
+  if (pixels == 0) {
+    failure = "empty image";
+    goto done;
+  }
+
+  napi_value buffer;
+  void *out_ptr = NULL;
+  if (napi_create_buffer(env, out_len, &out_ptr, &buffer) != napi_ok) {
+    failure = "cannot allocate the output buffer";
+    goto done;
+  }
+  uint8_t *out = (uint8_t *)out_ptr;
+  for (OPJ_UINT32 c = 0; c < ncomp; c++) {
+    const OPJ_INT32 *src = image->comps[c].data;
+    if (bytes_per_sample == 1) {
+      for (size_t i = 0; i < pixels; i++) out[i * ncomp + c] = (uint8_t)src[i];
+    } else {
+      for (size_t i = 0; i < pixels; i++) {
+        uint16_t v = (uint16_t)src[i]; /* keeps the two's complement bits of a signed sample */
+        size_t at = (i * ncomp + c) * 2;
+        out[at] = (uint8_t)(v & 0xff);
+        out[at + 1] = (uint8_t)(v >> 8);
+      }
+    }
+  }
+
+  napi_value obj;
+  napi_value sgnd;
+  if (napi_create_object(env, &obj) != napi_ok || !set_number(env, obj, "columns", c0->w) || !set_number(env, obj, "rows", c0->h) ||
+      !set_number(env, obj, "components", ncomp) || !set_number(env, obj, "precision", c0->prec) ||
+      napi_get_boolean(env, c0->sgnd != 0, &sgnd) != napi_ok || napi_set_named_property(env, obj, "signed", sgnd) != napi_ok ||
+      napi_set_named_property(env, obj, "data", buffer) != napi_ok) {
+    failure = "cannot build the result";
+    goto done;
+  }
+  result = obj;
+
+done:
+  if (image) opj_image_destroy(image);
+  if (stream) opj_stream_destroy(stream);
+  if (codec) opj_destroy_codec(codec);
+  if (failure) return throw_error(env, "JPEG 2000", sink.message[0] ? sink.message : failure);
+  return result;
+}
+
+NAPI_MODULE_INIT() {
+  napi_value fn;
+  napi_value version;
+  if (napi_create_function(env, "decode", NAPI_AUTO_LENGTH, decode, NULL, &fn) != napi_ok) return NULL;
+  if (napi_set_named_property(env, exports, "decode", fn) != napi_ok) return NULL;
+  if (napi_create_string_utf8(env, opj_version(), NAPI_AUTO_LENGTH, &version) != napi_ok) return NULL;
+  if (napi_set_named_property(env, exports, "openjpegVersion", version) != napi_ok) return NULL;
+  return exports;
+}

@@ -1,0 +1,80 @@
+/**
+ * JPEG 2000 with the system OpenJPEG library in-process: the Node-API addon in native/openjpeg,
+ * built at `npm ci` time against Debian's libopenjp2 (no maintained Node binding exists on npm).
+ * It decodes the RG3 frame with less CPU than OpenJPEG in WASM (bench/README.md, "Pixel decode").
+ *
+ * CARPUS_J2K_DECODER picks the decoder: `wasm` (@cornerstonejs/codec-openjpeg), `native` (this
+ * addon; decodes fail if it is missing), or unset/`auto`: native when built, else WASM, saying so
+ * once on stderr. Like the WASM codecs it runs in the decode-pool worker with a time limit. Unlike
+ * them, a memory-safety bug in libopenjp2 on a hostile stream would take the process down, not
+ * only the worker: Debian's security updates of libopenjp2-7 apply, and `wasm` is the safer choice
+ * where input is untrusted.
+ */
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { FrameGeometry } from './codecs.ts';
+
+export type J2kDecoder = 'native' | 'wasm';
+
+interface Addon {
+  decode(codestream: Uint8Array, reduce?: number): { columns: number; rows: number; components: number; precision: number; signed: boolean; data: Uint8Array };
+  openjpegVersion: string;
+}
+
+/** Where native/openjpeg/build.mjs puts the addon (this file is src/pixel/*.ts), unless CARPUS_OPENJPEG_ADDON says. */
+export function addonPath(): string {
+  return process.env.CARPUS_OPENJPEG_ADDON || path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../native/openjpeg/build/Release/carpus_openjpeg.node');
+}
+
+let addon: Addon | null | undefined;
+let loadError = '';
+let warned = false;
+
+function load(): Addon | null {
+  if (addon === undefined) {
+    try {
+      addon = createRequire(import.meta.url)(addonPath()) as Addon;
+    } catch (e) {
+      addon = null;
+      loadError = (e instanceof Error ? e.message : String(e)).split('\n')[0]!;
+    }
+  }
+  return addon;
+}
+
+/** The OpenJPEG version the addon runs on, or undefined when the addon is not built. */
+export function nativeOpenJpegVersion(): string | undefined {
+  return load()?.openjpegVersion;
+}
+
+/** Which decoder JPEG 2000 frames go to now (read per call, so tests can switch). */
+export function j2kDecoder(): J2kDecoder {
+  const want = process.env.CARPUS_J2K_DECODER;
+  if (want === 'wasm' || want === 'native') return want;
+  if (load()) return 'native';
+  if (!warned) {
+    warned = true;
+    process.stderr.write(`carpus: native OpenJPEG decoder not available (${loadError}); JPEG 2000 decodes with the slower WASM codec. Build it with \`npm run build:native\`.\n`);
+  }
+  return 'wasm';
+}
+
+/**
+ * Decodes one JPEG 2000 frame (codestream or JP2) to little-endian samples, colour-by-pixel,
+ * checked against the data set's geometry like the WASM path. `reduce` > 0 (one component only)
+ * decodes that many resolution levels down: the result then has reducedSize(g, reduce).
+ */
+export function decodeJ2kNative(encoded: Uint8Array, g: FrameGeometry, reduce = 0): Uint8Array {
+  const a = load();
+  if (!a) throw new Error(`native OpenJPEG decoder not available (${loadError})`);
+  const r = a.decode(encoded, reduce);
+  // The size of a reduced decode, as reducedSize() in codecs.ts (not imported: codecs.ts imports this).
+  const want = { rows: Math.ceil(g.rows / 2 ** reduce), columns: Math.ceil(g.columns / 2 ** reduce) };
+  if (r.columns !== want.columns || r.rows !== want.rows || r.components !== g.samplesPerPixel || r.precision > g.bitsAllocated) {
+    throw new Error(`JPEG 2000 stream is ${r.columns}x${r.rows}x${r.components} at ${r.precision} bits, the data set says ${want.columns}x${want.rows}x${g.samplesPerPixel} at ${g.bitsAllocated}`);
+  }
+  // A plain view (not a Buffer) that owns its whole ArrayBuffer, so the worker can transfer it.
+  const d = r.data;
+  return d.byteOffset === 0 && d.byteLength === d.buffer.byteLength ? new Uint8Array(d.buffer) : new Uint8Array(d);
+}
