@@ -77,7 +77,8 @@ async function showStudy(uid: string): Promise<void> {
   enableStandardTools(cornerstoneTools, element);
   const opened = await ext.openStudy(element, panel, uid);
   (window as any).carpusViewer.opened = opened;
-  window.addEventListener('resize', () => cornerstone.resize(element, true));
+  const onResize = () => cornerstone.resize(element, true);
+  window.addEventListener('resize', onResize);
   reset.addEventListener('click', () => cornerstone.reset(element));
   const overlay = opened.overlay;
   if (overlay) {
@@ -96,7 +97,13 @@ async function showStudy(uid: string): Promise<void> {
     });
   }
   // A study still queued or running at carpus: look again in a few seconds.
-  if (opened.state.kind === 'pending') setTimeout(() => void showStudy(uid), 4000);
+  if (opened.state.kind === 'pending') {
+    setTimeout(() => {
+      window.removeEventListener('resize', onResize);
+      cornerstone.disable(element);
+      void showStudy(uid);
+    }, 4000);
+  }
   (window as any).carpusViewer.state = opened.displayed ? 'ready' : opened.state.kind;
 }
 

@@ -1,0 +1,56 @@
+/**
+ * Makes docs/viewer.png, the README's screenshot: the NEMA WG04 RG3 hand (CR, public test data;
+ * not RSNA) with its header changed to a 12-year-old's hand study, analysed by a local node with
+ * the shipped models, shown in the demo viewer at 1280x800 in Debian's Chromium.
+ *   npx tsx viewer-extension/make-screenshot.ts [out.png]
+ */
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { chromium } from 'playwright-core';
+import { startNode } from '../src/node.ts';
+
+const ROOT = path.resolve(import.meta.dirname, '..');
+const out = path.resolve(process.argv[2] ?? path.join(ROOT, 'docs/viewer.png'));
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'carpus-viewer-shot-'));
+const file = path.join(dir, 'rg3.dcm');
+fs.copyFileSync(path.join(ROOT, '../shared/data/dicom/cr-wg04/RG3_UNC.dcm'), file);
+fs.chmodSync(file, 0o644);
+execFileSync('dcmodify', ['-nb', '-m', '(0010,0030)=19920301', '-m', '(0018,0015)=HAND', '-m', '(0010,0010)=Demo^Hand', file]);
+const study = execFileSync('dcmdump', ['+P', '0020,000d', file], { encoding: 'utf8' }).match(/\[([^\]]+)\]/)![1]!;
+
+const node = await startNode({
+  ...process.env,
+  HOST: '127.0.0.1',
+  PORT: '0',
+  LOG_LEVEL: 'warn',
+  CARPUS_DATA_DIR: path.join(dir, 'var'),
+  CARPUS_ROUTING_RULES: path.join(ROOT, 'test/analysis/routing-immediate.json'),
+});
+try {
+  const addr = node.app.server.address() as { port: number };
+  const base = `http://127.0.0.1:${addr.port}`;
+  const boundary = 'carpus-shot';
+  const body = Buffer.concat([Buffer.from(`--${boundary}\r\nContent-Type: application/dicom\r\n\r\n`), fs.readFileSync(file), Buffer.from(`\r\n--${boundary}--\r\n`)]);
+  const res = await fetch(`${base}/dicom-web/studies`, { method: 'POST', headers: { 'content-type': `multipart/related; type="application/dicom"; boundary=${boundary}` }, body });
+  if (res.status !== 200) throw new Error(`STOW answered ${res.status}`);
+  let status = '';
+  for (let i = 0; i < 600 && !['done', 'rejected', 'failed'].includes(status); i++) {
+    await new Promise((r) => setTimeout(r, 500));
+    status = ((await (await fetch(`${base}/api/studies/${study}/bone-age`)).json()) as { status: string }).status;
+  }
+  console.log(`analysis: ${status}`);
+  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox', '--disable-gpu', '--no-first-run'] });
+  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  page.setDefaultTimeout(120_000);
+  await page.goto(`${base}/viewer/?StudyInstanceUID=${study}`);
+  await page.waitForFunction(() => (window as any).carpusViewer?.state === 'ready');
+  await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
+  await page.screenshot({ path: out });
+  await browser.close();
+  console.log(`wrote ${out}`);
+} finally {
+  await node.stop();
+  fs.rmSync(dir, { recursive: true, force: true });
+}
