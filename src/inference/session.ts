@@ -66,6 +66,9 @@ function sessionOptions(providers: string[], threads: number | undefined): ort.I
     logSeverityLevel: 3,
     graphOptimizationLevel: 'all',
     ...(threads !== undefined ? { intraOpNumThreads: threads, interOpNumThreads: 1 } : {}),
+    // Idle pool threads sleep instead of spin-waiting: on a small shared CPU their spinning takes
+    // the core the JavaScript stages (decode, resize, heat map) need between two model runs.
+    ...(process.env.CARPUS_ORT_SPIN === '1' ? {} : { extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } } }),
   };
 }
 
