@@ -68,7 +68,9 @@ export function parseInstance(bytes: Uint8Array): ParsedInstance {
   if (!TransferSyntaxUID) throw new DicomParseError('file meta information has no TransferSyntaxUID (0002,0010)', 'missing-attribute');
   let parsed: { meta: unknown; dict: import('dcmjs').DcmjsDict };
   try {
-    const ab = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
+    // dcmjs takes an ArrayBuffer; a Buffer that owns its whole one (readFile, Buffer.concat of a large part) needs no copy.
+    const whole = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength;
+    const ab = (whole ? bytes.buffer : bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength)) as ArrayBuffer;
     parsed = dcmjs.data.DicomMessage.readFile(ab);
   } catch (err) {
     throw new DicomParseError(`malformed DICOM: ${(err as Error).message}`, 'malformed');

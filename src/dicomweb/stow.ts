@@ -30,28 +30,28 @@ export function registerStow(app: FastifyInstance, ctx: NodeContext): void {
     const boundary = ct.parameters.boundary;
     if (!boundary) return problem(reply, 400, 'multipart/related Content-Type has no boundary parameter');
 
-    const outcomes: StoreOutcome[] = [];
+    const batch = ctx.archive.batch({
+      expectedStudyInstanceUID: expected,
+      receivedFrom: req.principal?.name,
+      maxBytes: ctx.config.maxInstanceBytes,
+    });
     let streamError: string | undefined;
     try {
       for await (const part of readMultipart(req.raw, boundary)) {
         const pct = parseContentType(part.headers.get('content-type') ?? 'application/dicom');
         if (!pct || pct.type !== 'application/dicom') {
-          outcomes.push({
+          batch.push({
             status: 'failed',
             failureReason: FailureReason.CannotUnderstand,
             message: `part media type ${pct?.type ?? 'malformed'} is not application/dicom`,
           });
           continue;
         }
-        outcomes.push(
-          await ctx.archive.store(part.body, {
-            expectedStudyInstanceUID: expected,
-            receivedFrom: req.principal?.name,
-            maxBytes: ctx.config.maxInstanceBytes,
-          }),
-        );
+        await batch.add(part.body);
       }
     } catch (err) {
+      // Complete parts received before the failure are still indexed (or their temp files removed).
+      const outcomes = await batch.finish();
       if (!(err instanceof MultipartError) && (req.raw.readableAborted || (err as NodeJS.ErrnoException).code === 'ECONNRESET')) {
         req.log.warn({ stored: outcomes.length }, 'STOW request aborted by the client');
         return reply.code(400).send();
@@ -62,6 +62,7 @@ export function registerStow(app: FastifyInstance, ctx: NodeContext): void {
       }
       streamError = err.message;
     }
+    const outcomes: StoreOutcome[] = await batch.finish();
 
     if (streamError !== undefined) {
       if (outcomes.length === 0) return problem(reply, 400, `malformed multipart body: ${streamError}`);

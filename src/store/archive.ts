@@ -72,111 +72,202 @@ export class Archive {
    * problem becomes a 'failed' outcome, and nothing half-written is indexed.
    */
   async store(body: AsyncIterable<Buffer>, opts: StoreOptions): Promise<StoreOutcome> {
-    let temp: TempFile;
-    try {
-      temp = await this.files.writeTemp(body, opts.maxBytes);
-    } catch (err) {
-      if (err instanceof TooLargeError) return { status: 'failed', failureReason: FailureReason.OutOfResources, message: err.message };
-      throw err; // a broken request stream: the caller decides
-    }
-    try {
-      return await this.storeTemp(temp, opts);
-    } catch (err) {
-      await this.files.discard(temp).catch(() => undefined);
-      this.log.error({ err: errInfo(err) }, 'store failed');
-      return { status: 'failed', failureReason: FailureReason.ProcessingFailure, message: 'internal error while storing the instance' };
-    }
+    const batch = this.batch(opts);
+    await batch.add(body);
+    return (await batch.finish())[0]!;
   }
 
-  private async storeTemp(temp: TempFile, opts: StoreOptions): Promise<StoreOutcome> {
+  /** Receives the instances of one request (STOW-RS), indexing them in groups: see StoreBatch. */
+  batch(opts: StoreOptions): StoreBatch {
+    return new StoreBatch(this, opts);
+  }
+
+  /** Parses a written part; a failure is returned as an outcome (the temp file discarded), never thrown. */
+  async prepare(temp: TempFile, opts: StoreOptions): Promise<ParsedInstance | FailedInstance> {
     let parsed: ParsedInstance;
     try {
-      const bytes = await fsp.readFile(temp.path);
-      parsed = parseInstance(bytes);
+      parsed = parseInstance(temp.bytes ?? (await fsp.readFile(temp.path)));
     } catch (err) {
       await this.files.discard(temp);
       if (err instanceof DicomParseError) {
         const failureReason = err.kind === 'missing-attribute' ? FailureReason.DataSetDoesNotMatchSOPClass : FailureReason.CannotUnderstand;
         return { status: 'failed', failureReason, message: err.message };
       }
-      throw err;
+      this.log.error({ err: errInfo(err) }, 'store failed');
+      return { status: 'failed', failureReason: FailureReason.ProcessingFailure, message: 'internal error while storing the instance' };
+    } finally {
+      temp.bytes = undefined; // parsed: the bytes are not needed any more
     }
-    const ids = {
-      SOPClassUID: parsed.SOPClassUID,
-      SOPInstanceUID: parsed.SOPInstanceUID,
-      StudyInstanceUID: parsed.StudyInstanceUID,
-    };
     if (opts.expectedStudyInstanceUID && opts.expectedStudyInstanceUID !== parsed.StudyInstanceUID) {
       await this.files.discard(temp);
       return {
         status: 'failed',
         failureReason: FailureReason.StudyInstanceUIDMismatch,
         message: 'StudyInstanceUID of the instance differs from the study in the request URL',
-        ...ids,
+        ...ids(parsed),
       };
     }
-
-    const existing = await this.instanceDigest(parsed.SOPInstanceUID);
-    if (existing) return this.resolveExisting(existing, temp, parsed, opts);
-
-    const seriesOwner = await this.db.query<{ study_instance_uid: string }>(
-      'SELECT study_instance_uid FROM series WHERE series_instance_uid = $1',
-      [parsed.SeriesInstanceUID],
-    );
-    if (seriesOwner[0] && seriesOwner[0].study_instance_uid !== parsed.StudyInstanceUID) {
-      await this.files.discard(temp);
-      return {
-        status: 'failed',
-        failureReason: FailureReason.DataSetDoesNotMatchSOPClass,
-        message: 'SeriesInstanceUID already belongs to another study in this archive',
-        ...ids,
-      };
-    }
-
-    const storagePath = await this.files.commit(temp);
-    const inserted = await this.db.transaction((tx) => this.index(tx, parsed, temp, storagePath, opts.receivedFrom));
-    if (!inserted) {
-      // Another request stored the same SOPInstanceUID between our check and insert.
-      const now = await this.instanceDigest(parsed.SOPInstanceUID);
-      if (now && now.sha256 === temp.sha256) return { status: 'duplicate', ...ids, SeriesInstanceUID: parsed.SeriesInstanceUID, sha256: temp.sha256 };
-      return { status: 'failed', failureReason: FailureReason.DuplicateDifferentContent, message: 'SOPInstanceUID was stored concurrently with different content', ...ids };
-    }
-    const outcome = { status: 'stored' as const, ...ids, SeriesInstanceUID: parsed.SeriesInstanceUID, sha256: temp.sha256 };
-    for (const l of this.listeners) {
-      try {
-        await l(outcome, parsed);
-      } catch (err) {
-        this.log.error({ err: errInfo(err), SOPInstanceUID: parsed.SOPInstanceUID }, 'stored-instance listener failed');
-      }
-    }
-    return outcome;
+    return parsed;
   }
 
-  private async resolveExisting(
-    existing: { sha256: string },
-    temp: TempFile,
-    parsed: ParsedInstance,
-    opts: StoreOptions,
-  ): Promise<StoreOutcome> {
-    const ids = { SOPClassUID: parsed.SOPClassUID, SOPInstanceUID: parsed.SOPInstanceUID, StudyInstanceUID: parsed.StudyInstanceUID };
-    if (existing.sha256 === temp.sha256) {
-      await this.files.discard(temp);
-      return { status: 'duplicate', ...ids, SeriesInstanceUID: parsed.SeriesInstanceUID, sha256: temp.sha256 };
-    }
-    // Never overwrite: keep the new bytes aside for the administrator and record it.
-    const quarantinePath = await this.files.quarantine(temp);
-    await this.db.query(
-      `INSERT INTO store_conflict (sop_instance_uid, stored_sha256, received_sha256, quarantine_path, received_from)
-       VALUES ($1, $2, $3, $4, $5)`,
-      [parsed.SOPInstanceUID, existing.sha256, temp.sha256, quarantinePath, opts.receivedFrom ?? null],
-    );
-    this.log.warn({ SOPInstanceUID: parsed.SOPInstanceUID, quarantinePath }, 'known SOPInstanceUID with different content: rejected, kept in quarantine');
-    return {
-      status: 'failed',
-      failureReason: FailureReason.DuplicateDifferentContent,
-      message: 'an instance with this SOPInstanceUID and different content is already stored; it was not overwritten',
-      ...ids,
+  /**
+   * Indexes a group of parsed parts of one request; sets outcomes[slot] for each and never throws.
+   * Order of durability, as for a single instance: the temp files' data are on disk, then they are
+   * renamed into place and their directories fsynced, and only then the index rows commit (one
+   * transaction for the group). A failure of one instance fails that instance alone.
+   */
+  async indexGroup(items: PendingInstance[], opts: StoreOptions, outcomes: (StoreOutcome | undefined)[]): Promise<void> {
+    const internal = (it: PendingInstance, err: unknown): void => {
+      this.log.error({ err: errInfo(err) }, 'store failed');
+      outcomes[it.slot] = { status: 'failed', failureReason: FailureReason.ProcessingFailure, message: 'internal error while storing the instance' };
     };
+    const live: PendingInstance[] = [];
+    for (const it of items) {
+      try {
+        await it.temp.durable;
+        live.push(it);
+      } catch (err) {
+        await this.files.discard(it.temp).catch(() => undefined);
+        internal(it, err);
+      }
+    }
+    try {
+      const stored = await this.indexDurable(live, opts, outcomes, internal);
+      for (const it of stored) {
+        const outcome = outcomes[it.slot] as StoredInstance;
+        for (const l of this.listeners) {
+          try {
+            await l(outcome, it.parsed);
+          } catch (err) {
+            this.log.error({ err: errInfo(err), SOPInstanceUID: it.parsed.SOPInstanceUID }, 'stored-instance listener failed');
+          }
+        }
+      }
+    } catch (err) {
+      for (const it of live) {
+        if (outcomes[it.slot]) continue;
+        await this.files.discard(it.temp).catch(() => undefined);
+        internal(it, err);
+      }
+    }
+  }
+
+  /** Checks, places and indexes durable parts; returns those newly stored (outcomes set for all). */
+  private async indexDurable(
+    items: PendingInstance[],
+    opts: StoreOptions,
+    outcomes: (StoreOutcome | undefined)[],
+    internal: (it: PendingInstance, err: unknown) => void,
+  ): Promise<PendingInstance[]> {
+    if (!items.length) return [];
+    const sops = [...new Set(items.map((it) => it.parsed.SOPInstanceUID))];
+    const seriesUids = [...new Set(items.map((it) => it.parsed.SeriesInstanceUID))];
+    const known = new Map(
+      (await this.db.query<{ sop_instance_uid: string; sha256: string }>(
+        'SELECT sop_instance_uid, sha256 FROM instance WHERE sop_instance_uid = ANY($1::text[])',
+        [sops],
+      )).map((r) => [r.sop_instance_uid, r.sha256]),
+    );
+    const owners = new Map(
+      (await this.db.query<{ series_instance_uid: string; study_instance_uid: string }>(
+        'SELECT series_instance_uid, study_instance_uid FROM series WHERE series_instance_uid = ANY($1::text[])',
+        [seriesUids],
+      )).map((r) => [r.series_instance_uid, r.study_instance_uid]),
+    );
+
+    const toIndex: PendingInstance[] = [];
+    const conflicts: { it: PendingInstance; storedSha256: string }[] = [];
+    for (const it of items) {
+      const p = it.parsed;
+      const storedSha256 = known.get(p.SOPInstanceUID);
+      if (storedSha256 === it.temp.sha256) {
+        await this.files.discard(it.temp);
+        outcomes[it.slot] = { status: 'duplicate', ...ids(p), SeriesInstanceUID: p.SeriesInstanceUID, sha256: it.temp.sha256 };
+      } else if (storedSha256 !== undefined) {
+        conflicts.push({ it, storedSha256 });
+      } else if ((owners.get(p.SeriesInstanceUID) ?? p.StudyInstanceUID) !== p.StudyInstanceUID) {
+        await this.files.discard(it.temp);
+        outcomes[it.slot] = {
+          status: 'failed',
+          failureReason: FailureReason.DataSetDoesNotMatchSOPClass,
+          message: 'SeriesInstanceUID already belongs to another study in this archive',
+          ...ids(p),
+        };
+      } else {
+        // Later parts of this group see this one as stored.
+        known.set(p.SOPInstanceUID, it.temp.sha256);
+        owners.set(p.SeriesInstanceUID, p.StudyInstanceUID);
+        toIndex.push(it);
+      }
+    }
+
+    const dirs = new Set<string>();
+    const placed: PendingInstance[] = [];
+    for (const it of toIndex) {
+      try {
+        it.storagePath = await this.files.place(it.temp, dirs);
+        placed.push(it);
+      } catch (err) {
+        await this.files.discard(it.temp).catch(() => undefined);
+        internal(it, err);
+      }
+    }
+    const quarantined: { it: PendingInstance; storedSha256: string; path: string }[] = [];
+    for (const c of conflicts) quarantined.push({ ...c, path: await this.files.quarantine(c.it.temp, dirs) });
+    await this.files.syncDirs(dirs);
+
+    let inserted: Set<string>;
+    const indexed: PendingInstance[] = [];
+    try {
+      inserted = await this.db.transaction((tx) => this.index(tx, placed, opts.receivedFrom));
+      indexed.push(...placed);
+    } catch (err) {
+      // One bad row fails the whole statement: index each alone, so the others are not lost.
+      this.log.warn({ err: errInfo(err), instances: placed.length }, 'group index failed; indexing its instances one by one');
+      inserted = new Set();
+      for (const it of placed) {
+        try {
+          for (const sop of await this.db.transaction((tx) => this.index(tx, [it], opts.receivedFrom))) inserted.add(sop);
+          indexed.push(it);
+        } catch (e) {
+          internal(it, e);
+        }
+      }
+    }
+
+    const stored: PendingInstance[] = [];
+    for (const it of indexed) {
+      const p = it.parsed;
+      if (inserted.has(p.SOPInstanceUID)) {
+        outcomes[it.slot] = { status: 'stored', ...ids(p), SeriesInstanceUID: p.SeriesInstanceUID, sha256: it.temp.sha256 };
+        stored.push(it);
+        continue;
+      }
+      // Another request stored the same SOPInstanceUID between our check and insert.
+      const now = await this.instanceDigest(p.SOPInstanceUID);
+      outcomes[it.slot] =
+        now && now.sha256 === it.temp.sha256
+          ? { status: 'duplicate', ...ids(p), SeriesInstanceUID: p.SeriesInstanceUID, sha256: it.temp.sha256 }
+          : { status: 'failed', failureReason: FailureReason.DuplicateDifferentContent, message: 'SOPInstanceUID was stored concurrently with different content', ...ids(p) };
+    }
+
+    // Never overwrite: the new bytes stay aside for the administrator, recorded in store_conflict.
+    for (const q of quarantined) {
+      const p = q.it.parsed;
+      await this.db.query(
+        `INSERT INTO store_conflict (sop_instance_uid, stored_sha256, received_sha256, quarantine_path, received_from)
+         VALUES ($1, $2, $3, $4, $5)`,
+        [p.SOPInstanceUID, q.storedSha256, q.it.temp.sha256, q.path, opts.receivedFrom ?? null],
+      );
+      this.log.warn({ SOPInstanceUID: p.SOPInstanceUID, quarantinePath: q.path }, 'known SOPInstanceUID with different content: rejected, kept in quarantine');
+      outcomes[q.it.slot] = {
+        status: 'failed',
+        failureReason: FailureReason.DuplicateDifferentContent,
+        message: 'an instance with this SOPInstanceUID and different content is already stored; it was not overwritten',
+        ...ids(p),
+      };
+    }
+    return stored;
   }
 
   private async instanceDigest(sop: string): Promise<{ sha256: string } | undefined> {
@@ -184,16 +275,22 @@ export class Archive {
     return rows[0];
   }
 
-  /** Inserts study, series and instance rows; false when the instance row already existed. */
-  private async index(tx: Queryable, p: ParsedInstance, temp: TempFile, storagePath: string, receivedFrom?: string): Promise<boolean> {
-    const m = p.metadata;
-    const studyAttrs = pick(m, STUDY_LEVEL_TAGS);
-    await tx.query(
-      `INSERT INTO study (study_instance_uid, patient_id, patient_name, patient_birth_date, patient_sex,
-         study_date, study_time, accession_number, study_id, referring_physician_name, study_description, attributes)
-       VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12::jsonb)
-       ON CONFLICT (study_instance_uid) DO UPDATE SET updated_at = now()`,
-      [
+  /**
+   * Inserts the study, series and instance rows of a group, one multi-row statement per table
+   * (per-statement cost dominates on PGlite); returns the SOPInstanceUIDs newly inserted.
+   */
+  private async index(tx: Queryable, items: PendingInstance[], receivedFrom?: string): Promise<Set<string>> {
+    if (!items.length) return new Set();
+    // ON CONFLICT DO UPDATE may not touch a row twice in one statement: one row per study/series.
+    const studies = new Map<string, ParsedInstance>();
+    const series = new Map<string, ParsedInstance>();
+    for (const { parsed: p } of items) {
+      if (!studies.has(p.StudyInstanceUID)) studies.set(p.StudyInstanceUID, p);
+      if (!series.has(p.SeriesInstanceUID)) series.set(p.SeriesInstanceUID, p);
+    }
+    const studyRows = [...studies.values()].map((p) => {
+      const m = p.metadata;
+      return [
         p.StudyInstanceUID,
         str(m, T.PatientID) ?? null,
         str(m, T.PatientName) ?? null,
@@ -205,15 +302,19 @@ export class Archive {
         str(m, T.StudyID) ?? null,
         str(m, T.ReferringPhysicianName) ?? null,
         str(m, T.StudyDescription) ?? null,
-        JSON.stringify(studyAttrs),
-      ],
-    );
+        JSON.stringify(pick(m, STUDY_LEVEL_TAGS)),
+      ];
+    });
     await tx.query(
-      `INSERT INTO series (series_instance_uid, study_instance_uid, modality, series_number, series_description,
-         body_part_examined, performed_procedure_step_start_date, attributes)
-       VALUES ($1,$2,$3,$4,$5,$6,$7,$8::jsonb)
-       ON CONFLICT (series_instance_uid) DO UPDATE SET updated_at = now()`,
-      [
+      `INSERT INTO study (study_instance_uid, patient_id, patient_name, patient_birth_date, patient_sex,
+         study_date, study_time, accession_number, study_id, referring_physician_name, study_description, attributes)
+       VALUES ${valuesList(studyRows.length, 12, { 12: 'jsonb' })}
+       ON CONFLICT (study_instance_uid) DO UPDATE SET updated_at = now()`,
+      studyRows.flat(),
+    );
+    const seriesRows = [...series.values()].map((p) => {
+      const m = p.metadata;
+      return [
         p.SeriesInstanceUID,
         p.StudyInstanceUID,
         str(m, T.Modality) ?? null,
@@ -222,15 +323,18 @@ export class Archive {
         str(m, T.BodyPartExamined) ?? null,
         str(m, T.PerformedProcedureStepStartDate) ?? null,
         JSON.stringify(pick(m, SERIES_LEVEL_TAGS)),
-      ],
+      ];
+    });
+    await tx.query(
+      `INSERT INTO series (series_instance_uid, study_instance_uid, modality, series_number, series_description,
+         body_part_examined, performed_procedure_step_start_date, attributes)
+       VALUES ${valuesList(seriesRows.length, 8, { 4: 'integer', 8: 'jsonb' })}
+       ON CONFLICT (series_instance_uid) DO UPDATE SET updated_at = now()`,
+      seriesRows.flat(),
     );
-    const rows = await tx.query(
-      `INSERT INTO instance (sop_instance_uid, series_instance_uid, study_instance_uid, sop_class_uid, instance_number,
-         transfer_syntax_uid, number_of_frames, rows, columns, size_bytes, sha256, storage_path, metadata, received_from)
-       VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13::jsonb,$14)
-       ON CONFLICT (sop_instance_uid) DO NOTHING
-       RETURNING sop_instance_uid`,
-      [
+    const instanceRows = items.map(({ parsed: p, temp, storagePath }) => {
+      const m = p.metadata;
+      return [
         p.SOPInstanceUID,
         p.SeriesInstanceUID,
         p.StudyInstanceUID,
@@ -245,10 +349,113 @@ export class Archive {
         storagePath,
         JSON.stringify(m),
         receivedFrom ?? null,
-      ],
+      ];
+    });
+    const rows = await tx.query<{ sop_instance_uid: string }>(
+      `INSERT INTO instance (sop_instance_uid, series_instance_uid, study_instance_uid, sop_class_uid, instance_number,
+         transfer_syntax_uid, number_of_frames, rows, columns, size_bytes, sha256, storage_path, metadata, received_from)
+       VALUES ${valuesList(instanceRows.length, 14, { 5: 'integer', 7: 'integer', 8: 'integer', 9: 'integer', 10: 'bigint', 13: 'jsonb' })}
+       ON CONFLICT (sop_instance_uid) DO NOTHING
+       RETURNING sop_instance_uid`,
+      instanceRows.flat(),
     );
-    return rows.length === 1;
+    return new Set(rows.map((r) => r.sop_instance_uid));
   }
+}
+
+/** Parts received but not yet indexed, with the outcome slot (part order) each one fills. */
+export interface PendingInstance {
+  slot: number;
+  temp: TempFile;
+  parsed: ParsedInstance;
+  storagePath?: string;
+}
+
+/** Parts kept in memory for parsing up to this size; larger ones are read back from their file. */
+const KEEP_BYTES = 16 * 2 ** 20;
+/** A group is indexed once it holds this many parts or bytes. */
+const GROUP_PARTS = 32;
+const GROUP_BYTES = 64 * 2 ** 20;
+
+/**
+ * The instances of one request. Parts are written and parsed as they arrive and indexed in
+ * groups (one fsync wait, one directory-fsync round and one index transaction per group); one
+ * group is indexed while the next is received, never more, so memory stays bounded.
+ * Outcomes keep the order of the parts.
+ */
+export class StoreBatch {
+  private readonly outcomes: (StoreOutcome | undefined)[] = [];
+  private pending: PendingInstance[] = [];
+  private pendingBytes = 0;
+  private indexing: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly archive: Archive,
+    private readonly opts: StoreOptions,
+  ) {}
+
+  /** An outcome decided without storing (e.g. a part that is not application/dicom). */
+  push(outcome: StoreOutcome): void {
+    this.outcomes.push(outcome);
+  }
+
+  /** Receives one part. Throws only when the body stream itself fails (the part is then dropped). */
+  async add(body: AsyncIterable<Buffer>): Promise<void> {
+    const slot = this.outcomes.push(undefined) - 1;
+    let temp: TempFile;
+    try {
+      temp = await this.archive.files.writeTemp(body, this.opts.maxBytes, KEEP_BYTES);
+    } catch (err) {
+      if (err instanceof TooLargeError) {
+        this.outcomes[slot] = { status: 'failed', failureReason: FailureReason.OutOfResources, message: err.message };
+        return;
+      }
+      this.outcomes.length = slot; // a broken request stream: the caller decides
+      throw err;
+    }
+    const parsed = await this.archive.prepare(temp, this.opts);
+    if ('status' in parsed) {
+      this.outcomes[slot] = parsed;
+      return;
+    }
+    this.pending.push({ slot, temp, parsed });
+    this.pendingBytes += temp.size;
+    if (this.pending.length >= GROUP_PARTS || this.pendingBytes >= GROUP_BYTES) {
+      await this.indexing; // the previous group first: at most one group indexing, one filling
+      this.startGroup();
+    }
+  }
+
+  private startGroup(): void {
+    const items = this.pending;
+    this.pending = [];
+    this.pendingBytes = 0;
+    this.indexing = this.indexing.then(() => this.archive.indexGroup(items, this.opts, this.outcomes));
+  }
+
+  /** Indexes what is pending and returns one outcome per part, in part order. */
+  async finish(): Promise<StoreOutcome[]> {
+    if (this.pending.length) this.startGroup();
+    await this.indexing;
+    return this.outcomes.map(
+      (o) => o ?? { status: 'failed', failureReason: FailureReason.ProcessingFailure, message: 'internal error while storing the instance' },
+    );
+  }
+}
+
+/** "($1,$2::jsonb,…),(…)" for a multi-row VALUES list; casts by 1-based column. */
+function valuesList(rows: number, cols: number, casts: Record<number, string> = {}): string {
+  const out: string[] = [];
+  for (let r = 0; r < rows; r++) {
+    const cells: string[] = [];
+    for (let c = 1; c <= cols; c++) cells.push(`$${r * cols + c}${casts[c] ? `::${casts[c]}` : ''}`);
+    out.push(`(${cells.join(',')})`);
+  }
+  return out.join(',');
+}
+
+function ids(p: ParsedInstance): { SOPClassUID: string; SOPInstanceUID: string; StudyInstanceUID: string } {
+  return { SOPClassUID: p.SOPClassUID, SOPInstanceUID: p.SOPInstanceUID, StudyInstanceUID: p.StudyInstanceUID };
 }
 
 export function errInfo(err: unknown): { name?: string; message: string } {

@@ -12,6 +12,8 @@ export class FileStore {
   readonly objectsDir: string;
   readonly tmpDir: string;
   readonly quarantineDir: string;
+  /** Object directories known to exist (created and fsynced into their parent). */
+  private readonly knownDirs = new Set<string>();
 
   constructor(readonly dataDir: string) {
     this.objectsDir = path.join(dataDir, 'objects');
@@ -30,52 +32,77 @@ export class FileStore {
     return removed;
   }
 
-  /** Streams a body into a temporary file, hashing it on the way. */
-  async writeTemp(body: AsyncIterable<Buffer>, maxBytes: number): Promise<TempFile> {
+  /**
+   * Streams a body into a temporary file, hashing it on the way. The fsync is started when the
+   * last byte is written but not awaited: it runs in the thread pool while the caller parses this
+   * part and receives the next ones, and several fsyncs in flight share one journal commit.
+   * `temp.durable` settles when the data are on disk; nothing may be indexed before that.
+   * Bodies up to `keepBytes` are also returned in memory, so they are parsed without a re-read.
+   */
+  async writeTemp(body: AsyncIterable<Buffer>, maxBytes: number, keepBytes = 0): Promise<TempFile> {
     const tmpPath = path.join(this.tmpDir, `${randomUUID()}.part`);
     const fh = await fsp.open(tmpPath, 'wx', 0o640);
     const hash = createHash('sha256');
     let size = 0;
+    let kept: Buffer[] | undefined = keepBytes > 0 ? [] : undefined;
     try {
       for await (const chunk of body) {
         size += chunk.length;
         if (size > maxBytes) throw new TooLargeError(maxBytes);
         hash.update(chunk);
         await fh.write(chunk);
+        if (kept && size <= keepBytes) kept.push(chunk);
+        else kept = undefined;
       }
-      await fh.sync();
     } catch (err) {
       await fh.close().catch(() => undefined);
       await fsp.rm(tmpPath, { force: true });
       throw err;
     }
-    await fh.close();
-    return { path: tmpPath, size, sha256: hash.digest('hex') };
+    const durable = fh.sync().finally(() => fh.close());
+    durable.catch(() => undefined); // awaited (and its failure handled) before indexing
+    return { path: tmpPath, size, sha256: hash.digest('hex'), bytes: kept && Buffer.concat(kept, size), durable };
   }
 
   objectPath(sha256: string): string {
     return path.join('objects', sha256.slice(0, 2), sha256.slice(2, 4), `${sha256}.dcm`);
   }
 
-  /** Moves a temp file to its content-addressed place; returns the path relative to the data dir. */
-  async commit(temp: TempFile): Promise<string> {
+  /**
+   * Moves a durable temp file to its content-addressed place; returns the path relative to the
+   * data dir and adds to `dirs` the directories whose entries changed: they must be fsynced
+   * (`syncDirs`, once for a group of files) before the file is indexed.
+   */
+  async place(temp: TempFile, dirs: Set<string>): Promise<string> {
     const rel = this.objectPath(temp.sha256);
     const abs = path.join(this.dataDir, rel);
-    await fsp.mkdir(path.dirname(abs), { recursive: true });
+    const dir = path.dirname(abs);
+    if (!this.knownDirs.has(dir)) {
+      const first = await fsp.mkdir(dir, { recursive: true });
+      // A new directory is itself an entry of its parent: those need an fsync too.
+      if (first) for (let d = dir; d.length >= first.length; d = path.dirname(d)) dirs.add(path.dirname(d));
+      this.knownDirs.add(dir);
+    }
     if (fs.existsSync(abs)) {
       // Same bytes already stored (content-addressed): keep the existing file.
       await fsp.rm(temp.path, { force: true });
     } else {
       await fsp.rename(temp.path, abs);
-      await fsyncDir(path.dirname(abs));
+      dirs.add(dir);
     }
     return rel;
   }
 
-  async quarantine(temp: TempFile): Promise<string> {
+  /** fsyncs directories, all at once (their flushes share journal commits). */
+  async syncDirs(dirs: Iterable<string>): Promise<void> {
+    await Promise.all([...dirs].map(fsyncDir));
+  }
+
+  /** Moves a durable temp file into quarantine (its directory fsynced by `syncDirs(dirs)`). */
+  async quarantine(temp: TempFile, dirs: Set<string>): Promise<string> {
     const rel = path.join('quarantine', `${new Date().toISOString().replace(/[:.]/g, '-')}-${temp.sha256}.dcm`);
     await fsp.rename(temp.path, path.join(this.dataDir, rel));
-    await fsyncDir(this.quarantineDir);
+    dirs.add(this.quarantineDir);
     return rel;
   }
 
@@ -92,6 +119,10 @@ export interface TempFile {
   path: string;
   size: number;
   sha256: string;
+  /** The whole body, when it was small enough to keep (see writeTemp). */
+  bytes?: Buffer | undefined;
+  /** Settles once the file's data are on disk; rejects if the fsync failed. */
+  durable: Promise<void>;
 }
 
 export class TooLargeError extends Error {
