@@ -59,6 +59,18 @@ export function axis(inSize: number, outSize: number): Axis {
   return a;
 }
 
+// Scratch buffers for intermediates that never leave a call (the calls are synchronous): fewer
+// multi-megabyte allocations, fewer garbage collections forced by external memory.
+const scratch = new Map<string, Float32Array>();
+function scratchF32(key: string, n: number): Float32Array {
+  let a = scratch.get(key);
+  if (!a || a.length < n) {
+    a = new Float32Array(n);
+    scratch.set(key, a);
+  }
+  return a;
+}
+
 /** Horizontal pass of one row: src[srcOff .. srcOff + inWidth) -> out[dst .. dst + outWidth). */
 function hRow(src: Float32Array, srcOff: number, a: Axis, outWidth: number, out: Float32Array, dst: number): void {
   const { start, count, k, ksize } = a;
@@ -123,13 +135,19 @@ function nonZeroColumns(a: Float32Array, W: number, H: number): [number, number]
 export function resizeFast(img: FloatImage, width: number, height: number): FloatImage {
   const { width: w0, height: h0, data } = img;
   let cur = data;
+  if (height === h0) {
+    const out = new Float32Array(width * h0);
+    if (width === w0) out.set(data);
+    else for (let y = 0; y < h0; y++) if (!rowIsZero(data, y * w0, w0)) hRow(data, y * w0, axis(w0, width), width, out, y * width);
+    return { width, height, data: out };
+  }
   if (width !== w0) {
     const a = axis(w0, width);
-    const out = new Float32Array(width * h0);
+    const out = scratchF32('fast-h', width * h0);
+    out.fill(0, 0, width * h0);
     for (let y = 0; y < h0; y++) if (!rowIsZero(data, y * w0, w0)) hRow(data, y * w0, a, width, out, y * width);
     cur = out;
   }
-  if (height === h0) return { width, height, data: cur === data ? new Float32Array(cur) : cur };
   const W = width;
   const rowZero = new Uint8Array(h0);
   for (let y = 0; y < h0; y++) rowZero[y] = rowIsZero(cur, y * W, W) ? 1 : 0;
@@ -221,8 +239,8 @@ export function lutSource(px: IntegerPixels, width: number, height: number, lut:
  */
 export function resizeSource(src: ModelSource, sizes: { width: number; height: number }[]): Float32Array[] {
   const { width: w0, height: h0 } = src;
-  const buf = new Float32Array(w0);
-  const mids = sizes.map((s) => new Float32Array(s.width * h0));
+  const buf = scratchF32('source-row', w0);
+  const mids = sizes.map((s, i) => (s.height === h0 ? new Float32Array(s.width * h0) : scratchF32(`source-mid-${i}`, s.width * h0)));
   const axes = sizes.map((s) => (s.width !== w0 ? axis(w0, s.width) : undefined));
   for (let y = 0; y < h0; y++) {
     src.row(y, buf);
