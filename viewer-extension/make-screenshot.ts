@@ -1,24 +1,23 @@
 /**
- * Makes docs/viewer.png, the README's screenshot: the NEMA WG04 RG3 hand (CR, public test data;
- * not RSNA) with its header changed to a 12-year-old's hand study, analysed by a local node with
- * the shipped models, shown in the demo viewer at 1280x800 in Debian's Chromium.
+ * Makes docs/viewer.png, the README's screenshot: RSNA training image 1377 (the image of
+ * docs/sr-example.md; RSNA Pediatric Bone Age Challenge, Halabi et al., Radiology 2018) wrapped as
+ * a CR study by the tests' fixture, analysed by a local node with the shipped models, shown in the
+ * demo viewer at 1280x800 in Debian's Chromium. (The shared NEMA WG04 RG3 image is a lower leg,
+ * not a hand.)
  *   npx tsx viewer-extension/make-screenshot.ts [out.png]
  */
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
 import { startNode } from '../src/node.ts';
+import { handRadiograph } from '../test/analysis/fixtures.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const out = path.resolve(process.argv[2] ?? path.join(ROOT, 'docs/viewer.png'));
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'carpus-viewer-shot-'));
-const file = path.join(dir, 'rg3.dcm');
-fs.copyFileSync(path.join(ROOT, '../shared/data/dicom/cr-wg04/RG3_UNC.dcm'), file);
-fs.chmodSync(file, 0o644);
-execFileSync('dcmodify', ['-nb', '-m', '(0010,0030)=19920301', '-m', '(0018,0015)=HAND', '-m', '(0010,0010)=Demo^Hand', file]);
-const study = execFileSync('dcmdump', ['+P', '0020,000d', file], { encoding: 'utf8' }).match(/\[([^\]]+)\]/)![1]!;
+const hand = await handRadiograph({ id: '1377' });
+const study = hand.study;
 
 const node = await startNode({
   ...process.env,
@@ -32,7 +31,7 @@ try {
   const addr = node.app.server.address() as { port: number };
   const base = `http://127.0.0.1:${addr.port}`;
   const boundary = 'carpus-shot';
-  const body = Buffer.concat([Buffer.from(`--${boundary}\r\nContent-Type: application/dicom\r\n\r\n`), fs.readFileSync(file), Buffer.from(`\r\n--${boundary}--\r\n`)]);
+  const body = Buffer.concat([Buffer.from(`--${boundary}\r\nContent-Type: application/dicom\r\n\r\n`), hand.bytes, Buffer.from(`\r\n--${boundary}--\r\n`)]);
   const res = await fetch(`${base}/dicom-web/studies`, { method: 'POST', headers: { 'content-type': `multipart/related; type="application/dicom"; boundary=${boundary}` }, body });
   if (res.status !== 200) throw new Error(`STOW answered ${res.status}`);
   let status = '';
