@@ -90,6 +90,20 @@ describe('model cards', () => {
         expect(bytes.byteLength).toBeLessThan(30 * 1024 * 1024);
       });
 
+      // RidgeNet's content-check statistics (optional per card; the shipped one has them).
+      it.runIf(card.name === 'ridgenet')('feature statistics: file beside the card with its SHA-256 and size, for this ONNX', () => {
+        const ref = (card as unknown as { feature_stats?: { file: string; sha256: string; bytes: number } }).feature_stats;
+        expect(ref, 'run training/carpus_training/feature_stats.py (training/README.md)').toBeDefined();
+        const bytes = readFileSync(join(dir, ref!.file));
+        expect(createHash('sha256').update(bytes).digest('hex')).toBe(ref!.sha256);
+        expect(bytes.byteLength).toBe(ref!.bytes);
+        const stats = JSON.parse(bytes.toString('utf8')) as { model: { onnx_sha256: string }; channels: number; mean: number[]; precision: number[]; threshold: number };
+        expect(stats.model.onnx_sha256).toBe(card.onnx_sha256);
+        expect(stats.mean.length).toBe(stats.channels);
+        expect(stats.precision.length).toBe(stats.channels ** 2);
+        expect(stats.threshold).toBeGreaterThan(0);
+      });
+
       it('parity fixture files exist with the declared shapes', () => {
         const refs = arrayRefs(card.parity.fixtures);
         expect(refs.length).toBeGreaterThan(0);

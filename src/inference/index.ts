@@ -3,7 +3,8 @@ export { BoneAgeEngine, sexFromDicom, SEGMENTER_NAME, RIDGENET_NAME } from './en
 export type { BoneAgePrediction, RejectedPrediction, PredictionResult, PredictOptions, EngineOptions, EngineHealth, Heatmap, ModelRef, Sex, StageTimings } from './engine.ts';
 export { loadBundle, readCard, listVersions, defaultModelsDir, cardValMae, sha256File, type ModelBundle, type ModelCard } from './card.ts';
 export { ModelBundleError, InferenceInputError, type ModelErrorCode, type InputErrorCode } from './errors.ts';
-export { checkDicom, checkMask, checkAge, DEFAULT_LIMITS, AGE_RANGE_MONTHS, type Rejection, type RejectionCode, type MaskQuality, type PlausibilityLimits } from './checks.ts';
+export { checkDicom, checkMask, checkContent, checkAge, DEFAULT_LIMITS, AGE_RANGE_MONTHS, type Rejection, type RejectionCode, type ContentCheck, type MaskQuality, type PlausibilityLimits } from './checks.ts';
+export { loadFeatureStats, type FeatureStats } from './feature-stats.ts';
 export { parseProviders, parseThreads, stderrLogger, silentLogger, type InferenceLogger } from './session.ts';
 export { BatchQueue } from './batch-queue.ts';
 export * as preprocess from './preprocess.ts';
