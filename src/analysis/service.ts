@@ -80,7 +80,7 @@ export class AutoAnalysis {
 
   async start(): Promise<void> {
     const { ctx, config } = this;
-    ctx.archive.onStored((outcome, parsed) => this.onStored(outcome, parsed));
+    ctx.archive.onStored((stored, receivedFrom) => this.onStoredGroup(stored, receivedFrom ?? null));
     if (!config.enabled) {
       this.log.info('auto-analysis off (CARPUS_AUTO_ANALYSIS)');
       return;
@@ -211,6 +211,36 @@ export class AutoAnalysis {
     }
     await this.audit.record('rule.matched', { ...ids, principal, detail: { reason: decision.reason, rules: this.rules.source } });
     await this.enqueue(ids, decision.reason, this.rules.stableMs);
+  }
+
+  /**
+   * Archive listener for the instances of one STOW group: the same audit events and routing as
+   * onStored, with the audit rows of the whole group in one statement (per-statement cost on PGlite).
+   */
+  async onStoredGroup(stored: { outcome: StoredInstance; parsed: ParsedInstance }[], principal: string | null): Promise<void> {
+    const events: Parameters<Audit['recordMany']>[0] = [];
+    const matched: { ids: { study: string; series: string; sop: string; accession: string | null }; reason: string }[] = [];
+    for (const { outcome, parsed } of stored) {
+      const accession = str(parsed.metadata, T.AccessionNumber) ?? null;
+      const ids = { study: outcome.StudyInstanceUID, series: outcome.SeriesInstanceUID, sop: outcome.SOPInstanceUID, accession };
+      events.push(['instance.received', { ...ids, principal, detail: { sopClass: outcome.SOPClassUID, sha256: outcome.sha256 } }]);
+      const decision = this.config.enabled ? this.rules.evaluate(outcome.SOPClassUID, parsed.metadata) : { match: false, reason: 'auto-analysis off' };
+      if (!decision.match) {
+        events.push(['rule.not-matched', { ...ids, principal, detail: { reason: decision.reason } }]);
+        continue;
+      }
+      events.push(['rule.matched', { ...ids, principal, detail: { reason: decision.reason, rules: this.rules.source } }]);
+      matched.push({ ids, reason: decision.reason });
+    }
+    await this.audit.recordMany(events);
+    for (const m of matched) {
+      try {
+        await this.enqueue(m.ids, m.reason, this.rules.stableMs);
+      } catch (err) {
+        // One failed enqueue leaves the others queued; resendOrphans/routeMissed retry it at start.
+        this.log.error({ err: errInfo(err), SOPInstanceUID: m.ids.sop }, 'queueing a routed instance failed');
+      }
+    }
   }
 
   /** Queues (or re-queues) one source instance. */

@@ -43,8 +43,11 @@ export interface StoreOptions {
   maxBytes: number;
 }
 
-/** Called after an instance is newly indexed (audit, routing: later stages hook in here). */
-export type StoredListener = (outcome: StoredInstance, parsed: ParsedInstance) => void | Promise<void>;
+/**
+ * Called after instances are newly indexed (audit, routing: later stages hook in here), with the
+ * instances of one index transaction together and the principal that sent them.
+ */
+export type StoredListener = (stored: { outcome: StoredInstance; parsed: ParsedInstance }[], receivedFrom: string | undefined) => void | Promise<void>;
 
 export class Archive {
   readonly files: FileStore;
@@ -133,13 +136,13 @@ export class Archive {
     }
     try {
       const stored = await this.indexDurable(live, opts, outcomes, internal);
-      for (const it of stored) {
-        const outcome = outcomes[it.slot] as StoredInstance;
+      if (stored.length) {
+        const group = stored.map((it) => ({ outcome: outcomes[it.slot] as StoredInstance, parsed: it.parsed }));
         for (const l of this.listeners) {
           try {
-            await l(outcome, it.parsed);
+            await l(group, opts.receivedFrom);
           } catch (err) {
-            this.log.error({ err: errInfo(err), SOPInstanceUID: it.parsed.SOPInstanceUID }, 'stored-instance listener failed');
+            this.log.error({ err: errInfo(err), instances: group.length }, 'stored-instance listener failed');
           }
         }
       }
