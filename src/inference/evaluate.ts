@@ -20,6 +20,8 @@ export interface EvalPrediction {
   rejectionCode?: string;
   sexUsed?: string;
   mask?: PredictionResult['mask'];
+  /** The content check's feature distance (when the card has feature statistics). */
+  contentScore?: number;
 }
 
 export interface EvalReport {
@@ -66,8 +68,10 @@ export async function evaluate(engine: BoneAgeEngine, rows: LabelRow[], opts: Ev
       try {
         const sex = row.male === undefined ? 'unknown' : row.male ? 'male' : 'female';
         const r = await engine.predictFile(row.file, { sex, heatmap: false, keepRejectedEstimate: true });
+        const c = r.contentCheck;
+        const content = c.status === 'passed' || c.status === 'failed' ? { contentScore: c.score } : {};
         if (r.status === 'ok') {
-          predictions[i] = { ...base, predictedMonths: r.boneAgeMonths, status: 'ok', sexUsed: r.sexUsed, mask: r.mask };
+          predictions[i] = { ...base, predictedMonths: r.boneAgeMonths, status: 'ok', sexUsed: r.sexUsed, mask: r.mask, ...content };
         } else {
           predictions[i] = {
             ...base,
@@ -77,6 +81,7 @@ export async function evaluate(engine: BoneAgeEngine, rows: LabelRow[], opts: Ev
             rejectionCode: r.code,
             ...(r.sexUsed ? { sexUsed: r.sexUsed } : {}),
             ...(r.mask ? { mask: r.mask } : {}),
+            ...content,
           };
         }
       } catch (e) {
