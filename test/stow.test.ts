@@ -5,6 +5,7 @@ import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dcmodify } from './helpers/dicom.ts';
 import { startTestNode, stow, multipartBody, DICOM_DIR, type TestNode } from './helpers/node.ts';
+import { parseInstance } from '../src/dicom/part10.ts';
 
 const CT = path.join(DICOM_DIR, 'ts-matrix-ct/CTImage.dcm_LittleEndianExplicitTransferSyntax_1.2.840.10008.1.2.1.dcm');
 const CHEST = path.join(DICOM_DIR, 'cr-misc/gdcm-CR-MONO1-10-chest.dcm');
@@ -213,6 +214,53 @@ describe('STOW-RS', () => {
       '1.2.826.0.1.3680043.8.498.4004',
     ]);
     expect(row!.sha256).toBe(sha(inst));
+  });
+
+  it('indexes a request of many parts in groups; a SOPInstanceUID sent twice in it is stored once', async () => {
+    // 40 copies of CT in a new study (UIDs patched in place, same length), more than one index group.
+    const base = fs.readFileSync(CT);
+    const uids = parseInstance(base);
+    const patch = (buf: Buffer, from: string, to: string) => {
+      for (let i = buf.indexOf(from, 0, 'latin1'); i >= 0; i = buf.indexOf(from, i + from.length, 'latin1')) {
+        const next = buf[i + from.length]!;
+        if ((next >= 0x30 && next <= 0x39) || next === 0x2e) continue; // a longer UID that starts with this one
+        buf.write(to, i, 'latin1');
+      }
+    };
+    const uid = (u: string, n: number) => `${u.slice(0, -3)}${String(n).padStart(3, '0')}`;
+    const copy = (n: number) => {
+      const b = Buffer.from(base);
+      patch(b, uids.StudyInstanceUID, uid(uids.StudyInstanceUID, 900));
+      patch(b, uids.SeriesInstanceUID, uid(uids.SeriesInstanceUID, 900));
+      patch(b, uids.SOPInstanceUID, uid(uids.SOPInstanceUID, n));
+      return b;
+    };
+    const parts = Array.from({ length: 40 }, (_, n) => copy(500 + n));
+    const changed = copy(501);
+    changed.write('Z', changed.length - 1, 'latin1'); // last pixel byte: same UIDs, other content
+    const r = await stow(node.dicomweb, [...parts, copy(500), changed]);
+    expect(r.status).toBe(202);
+    expect(referenced(r.json)).toHaveLength(41); // 40 stored + the identical re-send
+    expect(failures(r.json)).toEqual([expect.objectContaining({ sop: uid(uids.SOPInstanceUID, 501), reason: 0x0111 })]);
+    const study = uid(uids.StudyInstanceUID, 900);
+    const rows = await node.node.ctx.db.query<{ sop_instance_uid: string; sha256: string }>(
+      'SELECT sop_instance_uid, sha256 FROM instance WHERE study_instance_uid = $1',
+      [study],
+    );
+    expect(rows).toHaveLength(40);
+    for (const row of rows) expect(row.sha256).toBe(sha(parts[Number(row.sop_instance_uid.slice(-3)) - 500]!));
+    const [counts] = await node.node.ctx.db.query<{ num_instances: number; num_series: number }>(
+      'SELECT num_instances, num_series FROM study WHERE study_instance_uid = $1',
+      [study],
+    );
+    expect(counts).toEqual({ num_instances: 40, num_series: 1 });
+    const conflict = await node.node.ctx.db.query<{ stored_sha256: string; received_sha256: string }>(
+      'SELECT stored_sha256, received_sha256 FROM store_conflict WHERE sop_instance_uid = $1',
+      [uid(uids.SOPInstanceUID, 501)],
+    );
+    expect(conflict).toEqual([{ stored_sha256: sha(parts[1]!), received_sha256: sha(changed) }]);
+    for (const row of rows) expect(fs.existsSync(path.join(node.dataDir, 'objects', row.sha256.slice(0, 2), row.sha256.slice(2, 4), `${row.sha256}.dcm`))).toBe(true);
+    expect(fs.readdirSync(path.join(node.dataDir, 'tmp'))).toEqual([]);
   });
 
   it('reports healthy once migrated', async () => {
