@@ -3,8 +3,9 @@
  * the system OpenJPEG library (Debian libopenjp2-7-dev), for Node through Node-API.
  *
  * Hand-written because no maintained Node binding to OpenJPEG exists on the npm registry (searched
- * 2026-11-27: only WebAssembly or JavaScript ports), and OpenJPEG in WebAssembly takes about twice
- * the CPU of the native library on the 1760x1760 RG3 frame (bench/README.md, "Pixel decode").
+ * 2026-11-27: only WebAssembly or JavaScript ports) and sharp's libvips is built without OpenJPEG;
+ * the WebAssembly OpenJPEG took up to a quarter more CPU than this on the 1760x1760 RG3 frame
+ * (bench/README.md, "Pixel decode").
  *
  *   decode(codestream: Uint8Array, reduce?: number)
  *     -> { columns, rows, components, precision, signed, data: Buffer }

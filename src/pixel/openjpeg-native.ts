@@ -1,7 +1,8 @@
 /**
  * JPEG 2000 with the system OpenJPEG library in-process: the Node-API addon in native/openjpeg,
  * built at `npm ci` time against Debian's libopenjp2 (no maintained Node binding exists on npm).
- * It decodes the RG3 frame with less CPU than OpenJPEG in WASM (bench/README.md, "Pixel decode").
+ * It decoded the RG3 frame with 0-25% less CPU than OpenJPEG in WASM on the loaded 2-core VM
+ * (bench/README.md, "Pixel decode").
  *
  * CARPUS_J2K_DECODER picks the decoder: `wasm` (@cornerstonejs/codec-openjpeg), `native` (this
  * addon; decodes fail if it is missing), or unset/`auto`: native when built, else WASM, saying so
