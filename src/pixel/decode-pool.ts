@@ -1,7 +1,8 @@
 /**
  * Runs compressed-frame decodes in worker threads with a time limit. A codec that throws gives a
  * PixelError('decode-failed'); one that runs past the limit is terminated (PixelError
- * 'decode-timeout') and its worker replaced, so other requests are unaffected.
+ * 'decode-timeout') and its worker replaced, so other requests are unaffected. (A native decoder
+ * stuck inside C code cannot be interrupted: its worker is abandoned, not awaited.)
  */
 import { Worker } from 'node:worker_threads';
 import { createRequire } from 'node:module';
@@ -163,7 +164,8 @@ export class DecodePool {
     slot.worker.removeAllListeners('exit');
     slot.worker.removeAllListeners('error');
     slot.worker.on('error', () => {});
-    await slot.worker.terminate().catch(() => undefined);
+    // terminate() waits for a native call in progress to return: do not wait on it for ever.
+    await Promise.race([slot.worker.terminate().catch(() => undefined), new Promise((resolve) => setTimeout(resolve, 2000).unref())]);
   }
 }
 
