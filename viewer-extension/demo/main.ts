@@ -40,7 +40,7 @@ async function showList(): Promise<void> {
   const studies = await searchStudies(ext.client);
   const rows = studies.map((s) =>
     h('tr', { 'data-study': s.studyInstanceUid },
-      h('td', {}, h('a', { href: link(s.studyInstanceUid) }, s.patientName || '(no name)')),
+      h('td', {}, h('a', { href: link(s.studyInstanceUid) }, s.patientName ? s.patientName.replace(/\^+$/, '').replace(/\^/g, ', ') : '(no name)')),
       h('td', {}, s.patientId ?? ''), h('td', {}, da(s.studyDate)), h('td', {}, s.accessionNumber ?? ''),
       h('td', {}, s.studyDescription ?? ''), h('td', {}, s.modalities ?? ''), h('td', {}, s.instances ?? '')),
   );
