@@ -6,7 +6,8 @@
  *   npx tsx bench/inference.ts [--runs N] [--threads N] [--write] [--eval metrics.json]
  *
  * Medians of N runs (default 3) after one warm-up per image. --write puts the table into
- * bench/README.md under "## Inference" (only that section is replaced).
+ * bench/README.md under "## Inference" (only that section is replaced, and in it everything above
+ * a "### Earlier runs" heading, which is kept).
  * Models: CARPUS_MODELS_DIR or models/.
  */
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -74,16 +75,21 @@ const median = (xs: number[]): number => {
 
 const STAGES: (keyof StageTimings)[] = ['decode', 'segment', 'regress', 'heatmap', 'total'];
 
-async function stageTimes(engine: BoneAgeEngine, bytes: Uint8Array): Promise<{ t: StageTimings; r: PredictionResult }> {
+/** Stage timings (wall) and the process's CPU time (all threads, onnxruntime's included) per study. */
+async function stageTimes(engine: BoneAgeEngine, bytes: Uint8Array): Promise<{ t: StageTimings; cpu: number; r: PredictionResult }> {
   await engine.predictBytes(bytes); // warm-up
   const all: StageTimings[] = [];
+  const cpus: number[] = [];
   let r: PredictionResult | undefined;
   for (let i = 0; i < runs; i++) {
+    const c0 = process.cpuUsage();
     r = await engine.predictBytes(bytes);
+    const c = process.cpuUsage(c0);
+    cpus.push((c.user + c.system) / 1000);
     all.push(r.timingsMs);
   }
   const t = Object.fromEntries(STAGES.map((k) => [k, median(all.map((x) => x[k]))])) as unknown as StageTimings;
-  return { t, r: r! };
+  return { t, cpu: median(cpus), r: r! };
 }
 
 async function throughput(modelsDir: string | undefined, maxBatch: number, inputs: Uint8Array[]): Promise<{ perS: number; batches: number; largest: number }> {
@@ -98,6 +104,11 @@ async function throughput(modelsDir: string | undefined, maxBatch: number, input
   await e.close();
   return { perS: (inputs.length * reps) / s, batches: after.batches - before.batches, largest: after.largestBatch };
 }
+
+const contentNote = (r: PredictionResult): string => {
+  const c = r.contentCheck;
+  return c.status === 'passed' || c.status === 'failed' ? ` (content d=${c.score.toFixed(1)})` : c.status === 'not-available' ? ' (content check n/a)' : '';
+};
 
 const NOTE =
   "Rejection with these models: every CT, chest and tibia file of `../shared/data/dicom` is rejected by its header (`test/inference-models.test.ts`). Orthanc's Issue44 file (a chest CR with no BodyPartExamined nor description) is NOT rejected: segmenter 1.0.0 masks 88% of it, as it does for ~12% of real hands on grey backgrounds, and RidgeNet says 90 months. RSNA 1418 (24 months) gets -7.9 months and is rejected by the range check (0-240).";
@@ -132,24 +143,26 @@ async function main(): Promise<void> {
   const engine = await BoneAgeEngine.create({ ...(modelsDir ? { modelsDir } : {}), providers: ['cpu'], intraOpThreads: threads, maxBatch: 1 });
   const h = engine.health();
   const rows: string[] = [];
-  const line = (name: string, size: string, t: StageTimings, note = ''): void => {
-    rows.push(`| ${name} | ${size} | ${STAGES.map((k) => t[k].toFixed(0)).join(' | ')} | ${note} |`);
+  const line = (name: string, size: string, t: StageTimings, cpu: number, note = ''): void => {
+    rows.push(`| ${name} | ${size} | ${STAGES.map((k) => t[k].toFixed(0)).join(' | ')} | ${cpu.toFixed(0)} | ${note} |`);
   };
   const dcm = await dicom2048x1536();
   const big = await stageTimes(engine, dcm);
-  line('synthetic DX (16-bit, uncompressed)', '2048x1536', big.t, big.r.status === 'ok' ? `${big.r.boneAgeMonths.toFixed(1)} mo` : big.r.reason);
+  line('synthetic DX (16-bit, uncompressed)', '2048x1536', big.t, big.cpu, (big.r.status === 'ok' ? `${big.r.boneAgeMonths.toFixed(1)} mo` : `rejected: ${big.r.code}`) + contentNote(big.r));
   const files = readdirSync(FULLRES).filter((f) => f.endsWith('.png')).sort();
   const pngs = files.map((f) => new Uint8Array(readFileSync(path.join(FULLRES, f))));
   const per: StageTimings[] = [];
+  const perCpu: number[] = [];
   for (let i = 0; i < files.length; i++) {
-    const { t, r } = await stageTimes(engine, pngs[i]!);
+    const { t, cpu, r } = await stageTimes(engine, pngs[i]!);
     per.push(t);
+    perCpu.push(cpu);
     const meta = r.image;
-    line(files[i]!, `${meta.width}x${meta.height}`, t, r.status === 'ok' ? `${r.boneAgeMonths.toFixed(1)} mo` : `rejected: ${r.code}`);
+    line(files[i]!, `${meta.width}x${meta.height}`, t, cpu, (r.status === 'ok' ? `${r.boneAgeMonths.toFixed(1)} mo` : `rejected: ${r.code}`) + contentNote(r));
     process.stderr.write(`${files[i]} ${t.total.toFixed(0)} ms\n`);
   }
   const med = Object.fromEntries(STAGES.map((k) => [k, median(per.map((x) => x[k]))])) as unknown as StageTimings;
-  line('**median of the 14 samples**', 'native', med);
+  line('**median of the 14 samples**', 'native', med, median(perCpu));
   await engine.close();
   const tp1 = await throughput(modelsDir, 1, pngs);
   const tp8 = await throughput(modelsDir, 8, pngs);
@@ -162,12 +175,14 @@ async function main(): Promise<void> {
     `\`npx tsx bench/inference.ts --runs ${runs} --threads ${threads}\` (${new Date().toISOString().slice(0, 16)}Z): ${os.cpus().length} cores (${cpu}), load average ${os.loadavg()[0]!.toFixed(1)} at the end`,
     `(other engineers' jobs and a niced training run shared the 2 cores), onnxruntime-node CPU provider, ${threads} intra-op threads; models`,
     `${h.models.map((m) => `${m.name} ${m.version}`).join(', ')}. Milliseconds, median of ${runs} runs after a warm-up; one image at a time (batch 1).`,
-    'decode = file bytes to the [0,1] image (PNG: sharp; DICOM: parse + pixel values + window); segment = 128 and 256 px resizes, segmenter,',
-    'largest component, mask, crop, RidgeNet input; regress = RidgeNet (bone age, features, gradient); heat map = Grad-CAM mapped back to',
-    'the radiograph\'s full size (Float32Array rows x columns).',
+    'decode = file bytes to pixel values (PNG: sharp; DICOM: parse + native/decompressed values) and the presentation LUT (Modality LUT,',
+    'window, MONOCHROME1); segment = both resizes (segmenter and 256 grid) in one sweep reading the pixels through that LUT, segmenter,',
+    'largest component, mask, crop, RidgeNet input; regress = RidgeNet (bone age, features, gradient) + the content check; heat map =',
+    'Grad-CAM mapped back to the radiograph\'s full size (Float32Array rows x columns). CPU = the process\'s CPU time per study (all',
+    'threads): on a saturated machine the wall times grow with the load, the CPU time much less. d = the content check\'s feature distance.',
     '',
-    '| image | size | decode | segment | regress | heat map | total | result |',
-    '|---|---|---:|---:|---:|---:|---:|---|',
+    '| image | size | decode | segment | regress | heat map | total | CPU | result |',
+    '|---|---|---:|---:|---:|---:|---:|---:|---|',
     ...rows,
     '',
     `Throughput, the 14 PNGs submitted at once (decode + both models + heat maps), CPU: batch 1: ${tp1.perS.toFixed(2)} images/s;`,
@@ -187,7 +202,10 @@ async function main(): Promise<void> {
     else {
       const rest = cur.slice(start + 3);
       const end = rest.search(/^## /m);
-      next = cur.slice(0, start) + md + (end < 0 ? '' : `\n${rest.slice(end)}`);
+      const section = end < 0 ? rest : rest.slice(0, end);
+      const earlier = section.search(/^### Earlier runs/m);
+      const kept = earlier < 0 ? '' : `\n${section.slice(earlier).replace(/\s*$/, '\n')}`;
+      next = cur.slice(0, start) + md + kept + (end < 0 ? '' : `\n${rest.slice(end)}`);
     }
     writeFileSync(readme, next);
     process.stderr.write(`wrote ${readme}\n`);

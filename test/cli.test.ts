@@ -50,6 +50,8 @@ describe('carpus predict', () => {
     expect(r.code, r.stderr).toBe(0);
     const j = JSON.parse(r.stdout);
     expect(j).toMatchObject({ status: 'ok', model: { name: 'ridgenet', version: '0.0.1-test' }, executionProvider: 'cpu', sexUsed: 'female', heatmapFile: out });
+    // The tiny stand-in card has no feature statistics: the content check says so.
+    expect(j.contentCheck).toMatchObject({ status: 'not-available' });
     expect(typeof j.boneAgeMonths).toBe('number');
     expect(j.mask.areaFraction).toBeGreaterThan(0);
     const meta = await sharp(readFileSync(out)).metadata();
@@ -70,7 +72,7 @@ describe('carpus predict', () => {
     const r = await carpus(['predict', path.join(DICOM, 'ts-matrix-ct', 'CTImage.dcm'), '--json']);
     expect(r.code).toBe(3);
     const j = JSON.parse(r.stdout);
-    expect(j).toMatchObject({ status: 'rejected', stage: 'input', executionProvider: 'cpu' });
+    expect(j).toMatchObject({ status: 'rejected', stage: 'input', executionProvider: 'cpu', contentCheck: { status: 'not-run' } });
     expect(j.reason).toMatch(/CT Image/);
     expect(j.boneAgeMonths).toBeUndefined();
     const t = await carpus(['predict', path.join(DICOM, 'cr-wg04', 'RG3_UNC.dcm')]);
