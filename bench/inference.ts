@@ -111,7 +111,7 @@ const contentNote = (r: PredictionResult): string => {
 };
 
 const NOTE =
-  "Rejection with these models: every CT, chest and tibia file of `../shared/data/dicom` is rejected by its header (`test/inference-models.test.ts`). Orthanc's Issue44 file (a chest CR with no BodyPartExamined nor description) is NOT rejected: segmenter 1.0.0 masks 88% of it, as it does for ~12% of real hands on grey backgrounds, and RidgeNet says 90 months. RSNA 1418 (24 months) gets -7.9 months and is rejected by the range check (0-240).";
+  "Rejection with these models: every CT, chest and tibia file of `../shared/data/dicom` is rejected by its header (`test/inference-models.test.ts`). The content check (ridgenet 1.0.0 feature statistics, threshold 25.42 = 99.9th percentile of the val distances) rejects Orthanc's Issue44 file (a chest CR with no BodyPartExamined nor description; d=27.6), and from the pixels alone, with no header (`test/inference-content-check.test.ts`), the gdcm chest (28.0), RG1 chest (36.3), RG3 tibia (28.6) and CT (35.6). False rejections: 2 of the 1,259 val images (0.16 %; d 25.45 and 27.35), 1 of the 14 native samples (1418.png, 24 months, d=29.5, also out of range at -7.9 months). At the 99.5th percentile (22.10) they were 7/1,259 and 2/14 (1489.png, d=22.30).";
 
 function evalLines(): string[] {
   if (!evalJson) return [];
