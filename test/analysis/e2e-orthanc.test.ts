@@ -147,15 +147,19 @@ describe('end to end: Orthanc routes to carpus, results back in Orthanc', () => 
   }, 600_000);
 
   it('completes after carpus is killed during the analysis: exactly one SR per study in Orthanc', async () => {
+    // Six full-size radiographs (each analysis takes long enough to be seen running) and a fast poll:
+    // with three small ones all were done between two polls and the kill never came.
     const hands: Hand[] = [];
-    for (const l of sampleLabels().slice(3, 6)) hands.push(await handRadiograph({ id: l.id, width: WIDTH }));
+    for (const l of [...sampleLabels().slice(3, 6), ...sampleLabels().slice(7, 10)]) hands.push(await handRadiograph({ id: l.id }));
     for (const h of hands) await orthanc.upload(h.bytes);
-    await waitFor(
-      () => Promise.all(hands.map((h) => boneAge({ baseUrl: base }, h.study).then((r) => r.json.status, () => 'none'))),
-      (s) => s.includes('running') && s.every((x) => ['queued', 'running', 'done'].includes(x)),
-      240_000,
-      'an analysis running',
-    );
+    const deadline = Date.now() + 240_000;
+    let last: string[] = [];
+    for (;;) {
+      last = await Promise.all(hands.map((h) => boneAge({ baseUrl: base }, h.study).then((r) => r.json.status as string, () => 'none')));
+      if (last.includes('running') && last.every((x) => ['queued', 'running', 'done'].includes(x))) break;
+      if (Date.now() > deadline) throw new Error(`timed out waiting for an analysis running; last: ${JSON.stringify(last)}`);
+      await new Promise((r) => setTimeout(r, 25));
+    }
     const exited = new Promise((r) => carpus.once('exit', r));
     carpus.kill('SIGKILL');
     await exited;
