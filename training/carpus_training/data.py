@@ -57,3 +57,10 @@ def load_boxes():
             x0, y0, x1, y1 = (float(bb.find(k).text) for k in ("xmin", "ymin", "xmax", "ymax"))
             out.setdefault(rid, []).append((x0 / w, y0 / h, x1 / w, y1 / h, o.find("name").text))
     return out
+
+
+def label_arrays(age_dtype=np.float32):
+    """(rows, split, age, male) of labels.csv as numpy arrays in labels order."""
+    rows = load_labels()
+    return (rows, np.array([r["split"] for r in rows]), np.array([r["age"] for r in rows], dtype=age_dtype),
+            np.array([r["male"] for r in rows]))

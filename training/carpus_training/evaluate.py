@@ -13,8 +13,8 @@ import numpy as np
 import torch
 
 from .build_cache import CACHE
-from .data import load_labels
-from .ridgenet import RidgeNet
+from .data import label_arrays
+from .ridgenet import load_ridgenet
 from .train_ridgenet import metrics, predict
 
 
@@ -42,14 +42,9 @@ def main(argv=None):
     ap.add_argument("--cache", help="inputs to evaluate (default: the training cache of the config)")
     a = ap.parse_args(argv)
     torch.set_num_threads(2)
-    ck = torch.load(a.ckpt, map_location="cpu")
+    m, ck = load_ridgenet(a.ckpt)
     cfg = ck["cfg"]
-    m = RidgeNet(cfg["backbone"], cfg["dense"], cfg["dropout"])
-    m.load_state_dict(ck["model"])
-    rows = load_labels()
-    split = np.array([r["split"] for r in rows])
-    age = np.array([r["age"] for r in rows], dtype=np.float32)
-    male = np.array([r["male"] for r in rows])
+    _, split, age, male = label_arrays(np.float32)
     va = np.flatnonzero(split == "val")
     X = np.load(a.cache or cfg.get("cache") or os.path.join(
         CACHE, f"ridge_in{cfg['size']}_{'seg' if cfg['segmented'] else 'noseg'}.npy"), mmap_mode="r")

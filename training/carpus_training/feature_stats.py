@@ -29,7 +29,7 @@ import torch
 from sklearn.covariance import LedoitWolf
 
 from .data import load_labels
-from .ridgenet import RidgeNet
+from .ridgenet import load_ridgenet
 
 FORMAT = "carpus-feature-stats/1"
 
@@ -94,11 +94,8 @@ def main(argv=None):
 
     card_path = os.path.join(a.model_dir, "model.json")
     card = json.load(open(card_path))
-    ck = torch.load(a.ckpt, map_location="cpu")
+    m, ck = load_ridgenet(a.ckpt)
     cfg = ck["cfg"]
-    m = RidgeNet(cfg["backbone"], cfg["dense"], cfg["dropout"])
-    m.load_state_dict(ck["model"])
-    m.eval()
     n_parity = check_parity(m, a.model_dir, card)
 
     rows = load_labels()

@@ -24,8 +24,8 @@ import torch
 import torch.nn.functional as F
 
 from .common import save_ckpt
-from .data import load_labels
-from .ridgenet import RidgeNet
+from .data import label_arrays
+from .ridgenet import load_ridgenet
 
 LAMBDAS = [0.0, 1e-5, 1e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0, 3.0, 10.0]
 
@@ -59,15 +59,9 @@ def main(argv=None):
     ap.add_argument("--cache", required=True, help="RidgeNet inputs for every row (train and val)")
     a = ap.parse_args(argv)
     torch.set_num_threads(2)
-    ck = torch.load(a.ckpt, map_location="cpu")
+    m, ck = load_ridgenet(a.ckpt)
     cfg = ck["cfg"]
-    m = RidgeNet(cfg["backbone"], cfg["dense"], cfg["dropout"])
-    m.load_state_dict(ck["model"])
-    m.eval()
-    rows = load_labels()
-    split = np.array([r["split"] for r in rows])
-    age = np.array([r["age"] for r in rows], dtype=np.float64)
-    male = np.array([r["male"] for r in rows])
+    _, split, age, male = label_arrays(np.float64)
     tr, va = np.flatnonzero(split == "train"), np.flatnonzero(split == "val")
     X = np.load(a.cache, mmap_mode="r")
     mean, std = float(m.age_mean), float(m.age_std)

@@ -82,3 +82,12 @@ class RidgeNet(nn.Module):
 
     def ridge_penalty(self):
         return (self.ridge.weight ** 2).sum()
+
+
+def load_ridgenet(path):
+    """(model in eval mode, checkpoint dict) from a RidgeNet checkpoint written by train_ridgenet/refit_ridge."""
+    ck = torch.load(path, map_location="cpu")
+    cfg = ck["cfg"]
+    m = RidgeNet(cfg["backbone"], cfg["dense"], cfg["dropout"])
+    m.load_state_dict(ck["model"])
+    return m.eval(), ck
