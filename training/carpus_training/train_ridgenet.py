@@ -1,7 +1,10 @@
 """Train RidgeNet on the (segmented) hand radiographs.
 
     /usr/bin/python3 -m carpus_training.train_ridgenet --config configs/ridgenet_cpu.json \
-        --out runs/ridge1 [--time-budget 4200] [--resume] [--set key=json ...]
+        --out runs/ridge1 [--time-budget 4200] [--resume] [--init CKPT] [--set key=json ...]
+
+--init starts a new run (fresh optimiser, schedule and log) from another run's weights: a warm
+restart of the cosine schedule, used for RidgeNet 1.2.0 (see README.md).
 
 Inputs come from runs/cache/ridge_in{size}_{seg|noseg}.npy (see build_ridge_cache), i.e. exactly
 the tensors of docs/model-input.md. Logs one JSON line per epoch (train loss/MAE, val loss/MAE).
@@ -69,6 +72,7 @@ def main(argv=None):
     ap.add_argument("--out", required=True)
     ap.add_argument("--time-budget", type=float, default=None, help="seconds of training (whole run)")
     ap.add_argument("--resume", action="store_true")
+    ap.add_argument("--init", default=None, help="checkpoint whose model weights start this run")
     ap.add_argument("--set", nargs="*", default=[])
     a = ap.parse_args(argv)
     cfg = load_config(a.config, a.set)
@@ -97,6 +101,10 @@ def main(argv=None):
     start, best, step = 0, float("inf"), 0
     last = os.path.join(a.out, "last.pt")
     elapsed_before = 0.0
+    if a.init and not (a.resume and os.path.exists(last)):
+        init = torch.load(a.init, map_location=dev)
+        model.load_state_dict(init["model"])
+        log.write(event="init", ckpt=a.init, epoch=init.get("epoch"))
     if a.resume and os.path.exists(last):
         ck = torch.load(last, map_location=dev)
         model.load_state_dict(ck["model"]); opt.load_state_dict(ck["opt"]); plateau.load_state_dict(ck["plateau"])
