@@ -223,6 +223,7 @@ def export_ridgenet(a):
         },
         "training": {"config": cfg, "epoch": int(ck["epoch"]), "segmenter": "hand-segmenter " + a.seg_version,
                      "data": "rsna-train-299, split=train (11,352 images)", "command": "see training/README.md",
+                     **({"initialised_from": a.initialised_from} if a.initialised_from else {}),
                      **({"ridge_refit": {"method": "closed-form ridge on the train split's dense activations "
                                                    "(eval mode), lambda chosen by val MAE",
                                          "grid": ck["refit"]}} if ck.get("refit") else {})},
@@ -246,6 +247,7 @@ def main(argv=None):
     ap.add_argument("--version", default="1.0.0")
     ap.add_argument("--name", help="model name (default: hand-segmenter / ridgenet)")
     ap.add_argument("--metrics")
+    ap.add_argument("--initialised-from", help="text for the card: the run whose weights started this one (--init)")
     a = ap.parse_args(argv)
     torch.set_num_threads(2)
     (export_segmenter if a.which == "segmenter" else export_ridgenet)(a)

@@ -104,6 +104,7 @@ def main(argv=None):
     if a.init and not (a.resume and os.path.exists(last)):
         init = torch.load(a.init, map_location=dev)
         model.load_state_dict(init["model"])
+        cfg["init"] = {"ckpt": a.init, "epoch": init.get("epoch")}  # recorded in every checkpoint and the card
         log.write(event="init", ckpt=a.init, epoch=init.get("epoch"))
     if a.resume and os.path.exists(last):
         ck = torch.load(last, map_location=dev)
