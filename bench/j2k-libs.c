@@ -1,0 +1,192 @@
+/*
+ * JPEG 2000 libraries compared on one codestream, in-process (driven by bench/j2k-libs.ts).
+ *
+ * Why a C driver: the question is which system library to put behind carpus's Node-API addon, so
+ * it times the library calls alone, with no Node, file output or process start in the numbers
+ * (the opj_decompress / grk_decompress tools spend much of their CPU writing the output file).
+ *
+ *   j2k-libs CODESTREAM RUNS [keep-memory]
+ *
+ * Decodes the codestream RUNS times with each library, interleaved (OpenJPEG, Grok, OpenJPEG,
+ * ...) after one warm-up each, and prints one line per decode:
+ *   <library> <wall ms> <process CPU ms> <calling thread CPU ms>
+ * then `identical <library> yes|no` (its samples against OpenJPEG's). Grok is built in only with
+ * -DHAVE_GROK and runs with one worker thread (the addon's target is one core); its process CPU
+ * includes that thread. `keep-memory` raises glibc's mmap and trim thresholds so freed decode
+ * buffers are reused instead of being returned to the kernel and faulted in again.
+ */
+#include <malloc.h>
+#include <openjpeg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#ifdef HAVE_GROK
+#include <grok.h>
+#endif
+
+static double ms(clockid_t clock) {
+  struct timespec t;
+  clock_gettime(clock, &t);
+  return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
+}
+
+/* Samples of one single-component decode, kept from OpenJPEG's warm-up to check the others. */
+static int32_t *reference;
+static size_t reference_len;
+
+static int compare(const int32_t *data, uint32_t w, uint32_t h, uint32_t stride) {
+  if ((size_t)w * h != reference_len) return 0;
+  for (uint32_t y = 0; y < h; y++) {
+    if (memcmp(data + (size_t)y * stride, reference + (size_t)y * w, w * sizeof(int32_t)) != 0) return 0;
+  }
+  return 1;
+}
+
+typedef struct {
+  const uint8_t *data;
+  size_t size, pos;
+} Source;
+
+static OPJ_SIZE_T source_read(void *dst, OPJ_SIZE_T n, void *user) {
+  Source *s = user;
+  size_t left = s->size - s->pos;
+  if (left == 0) return (OPJ_SIZE_T)-1;
+  if (n > left) n = left;
+  memcpy(dst, s->data + s->pos, n);
+  s->pos += n;
+  return n;
+}
+
+static OPJ_OFF_T source_skip(OPJ_OFF_T n, void *user) {
+  Source *s = user;
+  if (n > (OPJ_OFF_T)(s->size - s->pos)) n = (OPJ_OFF_T)(s->size - s->pos);
+  if (n < -(OPJ_OFF_T)s->pos) n = -(OPJ_OFF_T)s->pos;
+  s->pos += n;
+  return n;
+}
+
+static OPJ_BOOL source_seek(OPJ_OFF_T to, void *user) {
+  Source *s = user;
+  if (to < 0 || (size_t)to > s->size) return OPJ_FALSE;
+  s->pos = (size_t)to;
+  return OPJ_TRUE;
+}
+
+/* As native/openjpeg/carpus_openjpeg.c decodes: strict mode, whole image, one call. Returns 1 when
+ * the samples equal the reference (or become it). */
+static int decode_openjpeg(const uint8_t *buf, size_t len) {
+  Source src = {buf, len, 0};
+  opj_dparameters_t params;
+  opj_set_default_decoder_parameters(&params);
+  opj_codec_t *codec = opj_create_decompress(OPJ_CODEC_J2K);
+  opj_stream_t *stream = opj_stream_create(OPJ_J2K_STREAM_CHUNK_SIZE, OPJ_TRUE);
+  opj_image_t *image = NULL;
+  opj_stream_set_user_data(stream, &src, NULL);
+  opj_stream_set_user_data_length(stream, len);
+  opj_stream_set_read_function(stream, source_read);
+  opj_stream_set_skip_function(stream, source_skip);
+  opj_stream_set_seek_function(stream, source_seek);
+  if (!opj_setup_decoder(codec, &params) || !opj_decoder_set_strict_mode(codec, OPJ_TRUE) || !opj_read_header(stream, codec, &image) ||
+      !opj_decode(codec, stream, image) || !opj_end_decompress(codec, stream)) {
+    fprintf(stderr, "OpenJPEG failed\n");
+    exit(1);
+  }
+  const opj_image_comp_t *c = &image->comps[0];
+  int same;
+  if (!reference) {
+    reference_len = (size_t)c->w * c->h;
+    reference = malloc(reference_len * sizeof(int32_t));
+    memcpy(reference, c->data, reference_len * sizeof(int32_t));
+    same = 1;
+  } else {
+    same = compare(c->data, c->w, c->h, c->w);
+  }
+  opj_image_destroy(image);
+  opj_stream_destroy(stream);
+  opj_destroy_codec(codec);
+  return same;
+}
+
+#ifdef HAVE_GROK
+static void grok_quiet(const char *msg, void *user) {
+  (void)msg;
+  (void)user;
+}
+
+static void grok_error(const char *msg, void *user) {
+  (void)user;
+  fprintf(stderr, "Grok: %s", msg);
+}
+
+static int decode_grok(const uint8_t *buf, size_t len) {
+  grk_stream_params stream;
+  memset(&stream, 0, sizeof stream);
+  stream.buf = (uint8_t *)buf;
+  stream.len = len;
+  grk_decompress_core_params params;
+  grk_decompress_set_default_params(&params);
+  grk_header_info header;
+  memset(&header, 0, sizeof header);
+  grk_codec *codec = grk_decompress_init(&stream, &params);
+  if (!codec || !grk_decompress_read_header(codec, &header) || !grk_decompress(codec, NULL)) {
+    fprintf(stderr, "Grok failed\n");
+    exit(1);
+  }
+  const grk_image *image = grk_decompress_get_composited_image(codec);
+  const grk_image_comp *c = &image->comps[0];
+  int same = compare(c->data, c->w, c->h, c->stride);
+  grk_object_unref(codec);
+  return same;
+}
+#endif
+
+typedef struct {
+  const char *name;
+  int (*decode)(const uint8_t *, size_t);
+  int identical;
+} Library;
+
+int main(int argc, char **argv) {
+  if (argc < 3) {
+    fprintf(stderr, "usage: j2k-libs CODESTREAM RUNS [keep-memory]\n");
+    return 2;
+  }
+  FILE *f = fopen(argv[1], "rb");
+  if (!f) {
+    perror(argv[1]);
+    return 2;
+  }
+  fseek(f, 0, SEEK_END);
+  size_t len = (size_t)ftell(f);
+  fseek(f, 0, SEEK_SET);
+  uint8_t *buf = malloc(len);
+  if (fread(buf, 1, len, f) != len) return 2;
+  fclose(f);
+  int runs = atoi(argv[2]);
+  if (argc > 3 && strcmp(argv[3], "keep-memory") == 0) {
+    mallopt(M_MMAP_THRESHOLD, 256 << 20);
+    mallopt(M_TRIM_THRESHOLD, 512 << 20);
+  }
+
+  Library libs[2] = {{"openjpeg", decode_openjpeg, 1}};
+  int n = 1;
+  printf("version openjpeg %s\n", opj_version());
+#ifdef HAVE_GROK
+  grk_initialize(NULL, 1); /* one worker thread */
+  grk_set_msg_handlers(grok_quiet, NULL, grok_quiet, NULL, grok_error, NULL);
+  libs[n++] = (Library){"grok", decode_grok, 1};
+  printf("version grok %s\n", grk_version());
+#endif
+  for (int i = 0; i < n; i++) libs[i].identical &= libs[i].decode(buf, len); /* warm-up; OpenJPEG's is the reference */
+  for (int r = 0; r < runs; r++) {
+    for (int i = 0; i < n; i++) {
+      double wall = ms(CLOCK_MONOTONIC), proc = ms(CLOCK_PROCESS_CPUTIME_ID), thread = ms(CLOCK_THREAD_CPUTIME_ID);
+      libs[i].identical &= libs[i].decode(buf, len);
+      printf("%s %.2f %.2f %.2f\n", libs[i].name, ms(CLOCK_MONOTONIC) - wall, ms(CLOCK_PROCESS_CPUTIME_ID) - proc, ms(CLOCK_THREAD_CPUTIME_ID) - thread);
+    }
+  }
+  for (int i = 0; i < n; i++) printf("identical %s %s\n", libs[i].name, libs[i].identical ? "yes" : "no");
+  return 0;
+}
