@@ -18,12 +18,17 @@ from .ridgenet import load_ridgenet
 from .train_ridgenet import metrics, predict
 
 
-def plot_curve(log_path, out_png, title):
+def plot_curve(log_paths, out_png, title):
+    """Learning curves of one run, or of runs chained with --init (their logs in order, epochs numbered on)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    recs = [json.loads(l) for l in open(log_path) if '"epoch"' in l and '"val_mae"' in l]
-    ep = [r["epoch"] + 1 for r in recs]
+    recs, ep = [], []
+    for path in log_paths:
+        base = len(ep)
+        run = [json.loads(l) for l in open(path) if '"epoch"' in l and '"val_mae"' in l]
+        recs += run
+        ep += [base + r["epoch"] + 1 for r in run]
     fig, ax = plt.subplots(1, 2, figsize=(9, 3.2))
     ax[0].plot(ep, [r["train_loss"] for r in recs], label="train loss (z-MSE + ridge)")
     ax[0].plot(ep, [r["val_loss"] for r in recs], label="val loss (z-MSE)")
@@ -39,6 +44,7 @@ def main(argv=None):
     ap.add_argument("--ckpt", required=True)
     ap.add_argument("--out", required=True)
     ap.add_argument("--curve")
+    ap.add_argument("--curve-log", action="append", help="logs to plot, in order (default: the checkpoint's run)")
     ap.add_argument("--cache", help="inputs to evaluate (default: the training cache of the config)")
     a = ap.parse_args(argv)
     torch.set_num_threads(2)
@@ -57,7 +63,8 @@ def main(argv=None):
         json.dump(res, f, indent=1)
     print(json.dumps(res, indent=1))
     if a.curve:
-        plot_curve(os.path.join(os.path.dirname(a.ckpt), "log.jsonl"), a.curve, os.path.basename(os.path.dirname(a.ckpt)))
+        logs = a.curve_log or [os.path.join(os.path.dirname(a.ckpt), "log.jsonl")]
+        plot_curve(logs, a.curve, " + ".join(os.path.basename(os.path.dirname(p)) for p in logs))
 
 
 if __name__ == "__main__":
