@@ -3,10 +3,11 @@
  * WASM (full size and reduced), the JP2 file format, corrupt input thrown as errors without
  * bringing the process down, and the WASM fallback with one log line when the addon is missing.
  */
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
+import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeFrameSync, initCodecs, type FrameGeometry } from '../src/pixel/codecs.ts';
 import { addonPath, j2kDecoder, nativeOpenJpegVersion } from '../src/pixel/openjpeg-native.ts';
@@ -110,6 +111,40 @@ describe('native OpenJPEG addon', () => {
     const boxed = addon.decode(jp2);
     expect(boxed).toMatchObject({ columns: 512, rows: 512, precision: 16, signed: true });
     expect(Buffer.compare(boxed.data, raw.data)).toBe(0);
+  });
+
+  it('writes 8-bit grey and 8-bit RGB samples as DCMTK decodes the same image (the one-byte paths)', async () => {
+    // Test objects made here: a grey and a colour image through sharp (JPEG), DCMTK img2dcm and
+    // dcmdjpeg (the uncompressed reference), then GDCM gdcmconv --j2k (lossless).
+    const dir = tmpDir('carpus-openjpeg-8bit-');
+    try {
+      const W = 97; // odd, so rows do not fall on word boundaries
+      const H = 61;
+      const grey = Buffer.alloc(W * H);
+      const rgb = Buffer.alloc(W * H * 3);
+      for (let i = 0; i < W * H; i++) {
+        grey[i] = (i * 7) % 256;
+        rgb.set([(i * 3) % 256, (i >> 2) % 256, (i * 11) % 256], 3 * i);
+      }
+      const f = (n: string) => path.join(dir, n);
+      await sharp(grey, { raw: { width: W, height: H, channels: 1 } }).toColourspace('b-w').jpeg({ quality: 90 }).toFile(f('grey.jpg'));
+      await sharp(rgb, { raw: { width: W, height: H, channels: 3 } }).jpeg({ quality: 90, chromaSubsampling: '4:4:4' }).toFile(f('rgb.jpg'));
+      for (const n of ['grey', 'rgb']) {
+        execFileSync('img2dcm', [f(`${n}.jpg`), f(`${n}-jpeg.dcm`)], { stdio: ['ignore', 'ignore', 'pipe'] });
+        execFileSync('dcmdjpeg', [f(`${n}-jpeg.dcm`), f(`${n}-ref.dcm`)], { stdio: ['ignore', 'ignore', 'pipe'] });
+        execFileSync('gdcmconv', ['--j2k', f(`${n}-ref.dcm`), f(`${n}-j2k.dcm`)], { stdio: ['ignore', 'ignore', 'pipe'] });
+        const ref = await decode(fs.readFileSync(f(`${n}-ref.dcm`)), { decoder: 'inline' });
+        const parsed = parsePart10(fs.readFileSync(f(`${n}-j2k.dcm`)));
+        expect(parsed.ts.family).toBe('jpeg2000');
+        const r = addon.decode(encapsulatedFrame(parsed, 0));
+        expect(r, n).toMatchObject({ columns: W, rows: H, components: n === 'grey' ? 1 : 3, precision: 8, signed: false });
+        const want = ref.frames[0]!;
+        expect(r.data.length, n).toBe(want.length);
+        expect(Buffer.compare(r.data, new Uint8Array(want.buffer, want.byteOffset, want.byteLength)), n).toBe(0);
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('throws an Error on truncated, garbled or foreign input and keeps decoding good data', () => {
