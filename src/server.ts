@@ -39,7 +39,7 @@ export async function buildServer(ctx: NodeContext): Promise<FastifyInstance> {
     );
   });
   // Audit trail: every QIDO-RS/WADO-RS read with its principal (issue 7).
-  app.addHook('onResponse', dicomwebReadAudit(ctx));
+  app.addHook('onResponse', dicomwebReadAudit(ctx, app));
   app.setErrorHandler(async (err: Error & { statusCode?: number }, req, reply) => {
     const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
     if (status === 500) req.log.error({ err: errInfo(err) }, 'request failed');

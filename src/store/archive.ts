@@ -238,6 +238,8 @@ export class Archive {
       }
     }
 
+    this.db.noteWrites(indexed.length);
+
     const stored: PendingInstance[] = [];
     for (const it of indexed) {
       const p = it.parsed;
