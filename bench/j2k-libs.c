@@ -9,7 +9,7 @@
  *
  * Decodes the codestream RUNS times with each library, interleaved (OpenJPEG, Grok, OpenJPEG,
  * ...) after one warm-up each, and prints one line per decode:
- *   <library> <wall ms> <process CPU ms> <calling thread CPU ms>
+ *   <library> <wall ms> <process CPU ms> <calling thread CPU ms> <minor page faults>
  * then `identical <library> yes|no` (its samples against OpenJPEG's). Grok is built in only with
  * -DHAVE_GROK and runs with one worker thread (the addon's target is one core); its process CPU
  * includes that thread. `keep-memory` raises glibc's mmap and trim thresholds so freed decode
@@ -21,10 +21,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #ifdef HAVE_GROK
 #include <grok.h>
 #endif
+
+static long minor_faults(void) {
+  struct rusage u;
+  getrusage(RUSAGE_SELF, &u);
+  return u.ru_minflt;
+}
 
 static double ms(clockid_t clock) {
   struct timespec t;
@@ -182,9 +189,11 @@ int main(int argc, char **argv) {
   for (int i = 0; i < n; i++) libs[i].identical &= libs[i].decode(buf, len); /* warm-up; OpenJPEG's is the reference */
   for (int r = 0; r < runs; r++) {
     for (int i = 0; i < n; i++) {
+      long faults = minor_faults();
       double wall = ms(CLOCK_MONOTONIC), proc = ms(CLOCK_PROCESS_CPUTIME_ID), thread = ms(CLOCK_THREAD_CPUTIME_ID);
       libs[i].identical &= libs[i].decode(buf, len);
-      printf("%s %.2f %.2f %.2f\n", libs[i].name, ms(CLOCK_MONOTONIC) - wall, ms(CLOCK_PROCESS_CPUTIME_ID) - proc, ms(CLOCK_THREAD_CPUTIME_ID) - thread);
+      printf("%s %.2f %.2f %.2f %ld\n", libs[i].name, ms(CLOCK_MONOTONIC) - wall, ms(CLOCK_PROCESS_CPUTIME_ID) - proc, ms(CLOCK_THREAD_CPUTIME_ID) - thread,
+             minor_faults() - faults);
     }
   }
   for (int i = 0; i < n; i++) printf("identical %s %s\n", libs[i].name, libs[i].identical ? "yes" : "no");

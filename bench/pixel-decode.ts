@@ -9,7 +9,9 @@
  * (parse + codec + pixel values); "decode (worker)" = decode() through the guarded worker pool
  * (copy to the worker and back). JPEG 2000 files get two rows: the in-process native OpenJPEG
  * (native/openjpeg, the default when built) and OpenJPEG in WASM (CARPUS_J2K_DECODER=wasm).
- * Wall min / wall median / mean CPU of N runs after one warm-up.
+ * Wall min / wall median / mean CPU of N runs after one warm-up; for the codec call and the worker
+ * decode also the mean minor page faults per run (the process's), which cost this VM's CPU whatever
+ * its load.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -35,6 +37,8 @@ interface Stat {
   median: number;
   /** Mean CPU ms per run: this process (all threads) plus waited-for child processes. */
   cpu: number;
+  /** Mean minor page faults per run, this process. */
+  faults: number;
 }
 
 /** CPU time used so far, ms: process.cpuUsage() (all threads) + children's (from /proc, 10 ms ticks). */
@@ -55,14 +59,16 @@ async function time(fn: () => unknown): Promise<Stat> {
   await fn(); // warm-up
   const t: number[] = [];
   const c0 = cpuMs();
+  const f0 = process.resourceUsage().minorPageFault;
   for (let i = 0; i < runs; i++) {
     const t0 = performance.now();
     await fn();
     t.push(performance.now() - t0);
   }
   const cpu = (cpuMs() - c0) / runs;
+  const faults = (process.resourceUsage().minorPageFault - f0) / runs;
   t.sort((a, b) => a - b);
-  return { min: t[0]!, median: t[Math.floor(t.length / 2)]!, cpu };
+  return { min: t[0]!, median: t[Math.floor(t.length / 2)]!, cpu, faults };
 }
 
 interface Row {
@@ -89,7 +95,7 @@ for (const file of [...rg3, ...ct]) {
     // decode() and renderFrame() pick the JPEG 2000 decoder from this variable on each call.
     if (j2k) process.env.CARPUS_J2K_DECODER = j2k;
     const label = `${path.basename(file, '.dcm')}${j2k ? ` (${j2k})` : ''}`;
-    const row: Row = { file: label, ts: parsed.ts.uid, name: info.name, size: `${p.columns}x${p.rows}`, inline: { min: 0, median: 0, cpu: 0 }, worker: { min: 0, median: 0, cpu: 0 } };
+    const row: Row = { file: label, ts: parsed.ts.uid, name: info.name, size: `${p.columns}x${p.rows}`, inline: { min: 0, median: 0, cpu: 0, faults: 0 }, worker: { min: 0, median: 0, cpu: 0, faults: 0 } };
     if (parsed.ts.encapsulated) {
       const enc = encapsulatedFrame(parsed, 0);
       const g = { rows: p.rows, columns: p.columns, samplesPerPixel: p.samplesPerPixel, bitsAllocated: p.bitsAllocated, bitsStored: p.bitsStored, pixelRepresentation: p.pixelRepresentation, photometricInterpretation: p.photometricInterpretation };
@@ -111,7 +117,7 @@ await closeDefaultPool();
 const f = (x?: Stat) => (x === undefined ? '–' : `${x.min.toFixed(0)} / ${x.median.toFixed(0)} / ${x.cpu.toFixed(0)}`);
 if (markdown) {
   console.log(`Node ${process.version}, ${os.cpus()[0]?.model ?? 'cpu'} (${os.cpus().length} visible), ${new Date().toISOString().slice(0, 16)}Z, load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}, native OpenJPEG ${nativeOpenJpegVersion() ?? 'not built'}; wall min / wall median / mean CPU of ${runs} runs after a warm-up, ms\n`);
-  console.log('| file | transfer syntax | size | codec | decode (same thread) | decode (worker) | PNG full size | PNG 512x512 |');
-  console.log('|---|---|---|---:|---:|---:|---:|---:|');
-  for (const r of rows) console.log(`| ${r.file.replace('CTImage.dcm_', 'CT ').replace(/TransferSyntax[^ ]*/, '')} | ${r.ts} ${r.name} | ${r.size} | ${f(r.codec)} | ${f(r.inline)} | ${f(r.worker)} | ${f(r.png)} | ${f(r.png512)} |`);
+  console.log('| file | transfer syntax | size | codec | decode (same thread) | decode (worker) | PNG full size | PNG 512x512 | page faults: codec / worker |');
+  console.log('|---|---|---|---:|---:|---:|---:|---:|---:|');
+  for (const r of rows) console.log(`| ${r.file.replace('CTImage.dcm_', 'CT ').replace(/TransferSyntax[^ ]*/, '')} | ${r.ts} ${r.name} | ${r.size} | ${f(r.codec)} | ${f(r.inline)} | ${f(r.worker)} | ${f(r.png)} | ${f(r.png512)} | ${r.codec ? r.codec.faults.toFixed(0) : '–'} / ${r.worker.faults.toFixed(0)} |`);
 }
