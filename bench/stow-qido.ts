@@ -49,6 +49,9 @@ const RSS_BYTES = Number(arg('rss-mib', '1024')) * 1024 * 1024;
 const PG_ADMIN = arg('pg');
 const ONLY = new Set((arg('only', 'stow,qido,rss') ?? '').split(','));
 const MARKDOWN = argv.includes('--markdown');
+/** Which servers to run (carpus,Orthanc): carpus alone is for profiling, never for the comparison. */
+const SERVERS = new Set((arg('servers', 'carpus,Orthanc') ?? '').split(','));
+const MEMORY_FILE = path.join(os.tmpdir(), `carpus-bench-memory-${process.pid}.jsonl`);
 
 const log = (...a: unknown[]) => process.stderr.write(`[bench] ${a.map(String).join(' ')}\n`);
 
@@ -288,6 +291,13 @@ function readStatus(pid: number): { rss: number; hwm: number } {
   return { rss: kb('VmRSS'), hwm: kb('VmHWM') };
 }
 
+/** CPU time (user + system) of a process so far, in ms: a figure less bent by a shared machine's load than wall time. */
+function cpuMs(pid: number): number {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(f[11]) + Number(f[12])) * 1000) / 100; // utime, stime (fields 14, 15) in USER_HZ = 100
+}
+
 function children(pid: number): number[] {
   try {
     return fs
@@ -329,7 +339,7 @@ async function freshDatabase(): Promise<string | undefined> {
   return u.toString();
 }
 
-async function startCarpus(): Promise<Target> {
+async function startCarpus(opts: { sampleMemory?: boolean } = {}): Promise<Target> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'carpus-bench-'));
   const port = await freePort();
   const databaseUrl = await freshDatabase();
@@ -345,6 +355,12 @@ async function startCarpus(): Promise<Target> {
       PORT: String(port),
       CARPUS_DATA_DIR: path.join(dataDir, 'var'),
       LOG_LEVEL: 'info',
+      ...(opts.sampleMemory
+        ? {
+            NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import ${path.join(ROOT, 'bench/memory-sampler.mjs')}`.trim(),
+            CARPUS_BENCH_MEMORY_FILE: MEMORY_FILE,
+          }
+        : {}),
       ...(databaseUrl ? { DATABASE_URL: databaseUrl } : { DATABASE_URL: '' }),
     },
   });
@@ -384,10 +400,10 @@ async function startOrthancTarget(): Promise<Target> {
   return { label: 'Orthanc', dicomweb: o.dicomweb, headers: { authorization: o.authorization }, pid: o.pid, stop: () => o.stop() };
 }
 
-const STARTERS: [string, () => Promise<Target>][] = [
-  ['carpus', startCarpus],
+const STARTERS = ([
+  ['carpus', () => startCarpus()],
   ['Orthanc', startOrthancTarget],
-];
+] as [string, () => Promise<Target>][]).filter(([label]) => SERVERS.has(label));
 
 // ------------------------------------------------------------------ stats
 function pct(xs: number[], p: number): number {
@@ -473,12 +489,14 @@ async function benchQido() {
         bytes += r.bytes;
         parts = [];
       };
+      const cpuLoad0 = cpuMs(t.pid);
       for (const s of studies) {
         parts.push(...s.instances);
         if (parts.length >= batch) await flush();
       }
       if (parts.length) await flush();
-      row(`STOW ${n} small instances (${template.length} B, ${batch} per request)`, label, `${f1(n / (ms / 1000))} inst/s`, `${f1(bytes / MB / (ms / 1000))} MB/s`);
+      const cpuLoad = cpuMs(t.pid) - cpuLoad0;
+      row(`STOW ${n} small instances (${template.length} B, ${batch} per request)`, label, `${f1(n / (ms / 1000))} inst/s`, `${f1(bytes / MB / (ms / 1000))} MB/s; server CPU ${f1(cpuLoad / n)} ms/inst`);
       log(`${label}: loaded ${n} instances in ${f1(ms / 1000)} s`);
 
       const all = await getJson(t, '/studies?limit=100000');
@@ -486,14 +504,16 @@ async function benchQido() {
       for (const { q } of queries.slice(0, 30)) await getJson(t, q); // warm-up
       const lat: number[] = [];
       counts[label] = [];
+      const cpuQ0 = cpuMs(t.pid);
       for (const { q } of queries) {
         const r = await getJson(t, q);
         if (r.status !== 200 && r.status !== 204) throw new Error(`${label}: QIDO ${q} answered ${r.status}`);
         lat.push(r.ms);
         counts[label]!.push(r.count);
       }
+      const cpuQ = cpuMs(t.pid) - cpuQ0;
       const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-      row(`QIDO /studies?PatientName=<wildcard>, ${n} instances indexed: all ${QIDO_QUERIES} queries (mean ${f1(mean(counts[label]!))} studies returned)`, label, `p50 ${f1(pct(lat, 50))} ms`, `p95 ${f1(pct(lat, 95))} ms`);
+      row(`QIDO /studies?PatientName=<wildcard>, ${n} instances indexed: all ${QIDO_QUERIES} queries (mean ${f1(mean(counts[label]!))} studies returned)`, label, `p50 ${f1(pct(lat, 50))} ms`, `p95 ${f1(pct(lat, 95))} ms; server CPU ${f1(cpuQ / QIDO_QUERIES)} ms/query`);
       for (const kind of KINDS) {
         const idx = queries.map((q, i) => (q.kind === kind ? i : -1)).filter((i) => i >= 0);
         const l = idx.map((i) => lat[i]!);
@@ -519,11 +539,13 @@ async function benchRss() {
   const base = loadBases().find((b) => b.name === 'ts-matrix-ct/CTImage.dcm')!;
   const count = Math.ceil(RSS_BYTES / base.bytes.length);
   log(`RSS: one STOW request of ${count} x ${base.bytes.length} B = ${f1((count * base.bytes.length) / MB)} MB`);
-  const t = await startCarpus();
+  fs.rmSync(MEMORY_FILE, { force: true });
+  const t = await startCarpus({ sampleMemory: true });
   try {
     await stow(t, [copyOf(base, 'rss-warm-1'), copyOf(base, 'rss-warm-2'), copyOf(base, 'rss-warm-3')]);
     await new Promise((r) => setTimeout(r, 2000));
     const before = readStatus(t.pid);
+    const t0 = Date.now();
     let peak = before.rss;
     const timer = setInterval(() => {
       try {
@@ -546,6 +568,7 @@ async function benchRss() {
       }
     }
     const r = await stow(t, parts());
+    const t1 = Date.now();
     clearInterval(timer);
     const after = readStatus(t.pid);
     peak = Math.max(peak, after.rss);
@@ -557,9 +580,28 @@ async function benchRss() {
       `VmRSS ${f1(before.rss / 2 ** 20)} → peak ${f1(peak / 2 ** 20)} MiB (+${f1((peak - before.rss) / 2 ** 20)})`,
       `VmHWM ${f1(before.hwm / 2 ** 20)} → ${f1(after.hwm / 2 ** 20)} MiB`,
     );
+    const mem = memoryGrowth(t.pid, t0, t1);
+    if (mem) row('  … process.memoryUsage() of that process, before → peak during the request (MiB)', 'carpus', mem, '');
   } finally {
     await t.stop();
   }
+}
+
+/** What grew, from bench/memory-sampler.mjs's samples: the last one before t0, the peak of each field in [t0, t1]. */
+function memoryGrowth(pid: number, t0: number, t1: number): string | undefined {
+  if (!fs.existsSync(MEMORY_FILE)) return undefined;
+  type S = { t: number; pid: number } & Record<'rss' | 'heapTotal' | 'heapUsed' | 'external' | 'arrayBuffers', number>;
+  const samples = fs.readFileSync(MEMORY_FILE, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as S).filter((x) => x.pid === pid);
+  const base = samples.filter((x) => x.t <= t0).at(-1);
+  const during = samples.filter((x) => x.t >= t0 && x.t <= t1);
+  if (!base || !during.length) return undefined;
+  const keys = ['rss', 'heapTotal', 'heapUsed', 'external', 'arrayBuffers'] as const;
+  return keys
+    .map((k) => {
+      const top = Math.max(...during.map((x) => x[k]));
+      return `${k} ${f1(base[k] / 2 ** 20)} → ${f1(top / 2 ** 20)}`;
+    })
+    .join('; ');
 }
 
 const started = new Date();
