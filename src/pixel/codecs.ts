@@ -14,6 +14,7 @@ import path from 'node:path';
 import dcmjsCodecs from 'dcmjs-codecs';
 import type { CodecFamily } from './uids.ts';
 import { decodeJ2kNative, j2kDecoder, type J2kDecoder } from './openjpeg-native.ts';
+import type { SampleRange } from './pixels.ts';
 
 export interface FrameGeometry {
   rows: number;
@@ -30,6 +31,8 @@ export interface CodecResult {
   bytes: Uint8Array;
   /** Photometric interpretation of `bytes` (RGB when the codec converted YBR). */
   photometricInterpretation: string;
+  /** Set where the codec guarantees the range of every sample (native OpenJPEG): see toPixelArray. */
+  range?: SampleRange;
 }
 
 interface EmbindFrameInfo {
@@ -164,7 +167,10 @@ export function decodeFrameSync(family: CodecFamily, encoded: Uint8Array, g: Fra
     case 'jpeg2000':
       // PS3.5 8.2.4: the reversible/irreversible colour transforms are undone by the decoder.
       if (pi === 'YBR_RCT' || pi === 'YBR_ICT') pi = 'RGB';
-      if (j2k === 'native') return { bytes: decodeJ2kNative(encoded, g, g.samplesPerPixel === 1 ? reduce : 0), photometricInterpretation: pi };
+      if (j2k === 'native') {
+        const r = decodeJ2kNative(encoded, g, g.samplesPerPixel === 1 ? reduce : 0);
+        return { bytes: r.bytes, photometricInterpretation: pi, range: { precision: r.precision, signed: r.signed } };
+      }
       return { bytes: embindDecode(new openjpeg!.J2KDecoder(), encoded, g, 'JPEG 2000', g.samplesPerPixel === 1 ? reduce : 0), photometricInterpretation: pi };
     case 'rle':
       out = NativeCodecs.decodeRle(ctx, {});

@@ -133,7 +133,7 @@ export class DecodePool {
     clearTimeout(slot.timer);
     slot.job = undefined;
     if (res.ok) {
-      job.resolve({ bytes: res.bytes, photometricInterpretation: res.photometricInterpretation });
+      job.resolve({ bytes: res.bytes, photometricInterpretation: res.photometricInterpretation, ...(res.range ? { range: res.range } : {}) });
       this.pump();
     } else {
       job.reject(new PixelError('decode-failed', `Decoder error: ${res.message}`));

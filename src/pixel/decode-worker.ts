@@ -3,6 +3,7 @@ import { parentPort } from 'node:worker_threads';
 import { decodeFrameSync, initCodecs, type FrameGeometry } from './codecs.ts';
 import type { CodecFamily } from './uids.ts';
 import type { J2kDecoder } from './openjpeg-native.ts';
+import type { SampleRange } from './pixels.ts';
 
 export interface DecodeRequest {
   id: number;
@@ -16,7 +17,7 @@ export interface DecodeRequest {
 }
 export type DecodeResponse =
   | { ready: true }
-  | { id: number; ok: true; bytes: Uint8Array; photometricInterpretation: string }
+  | { id: number; ok: true; bytes: Uint8Array; photometricInterpretation: string; range?: SampleRange }
   | { id: number; ok: false; message: string };
 
 const port = parentPort;
@@ -27,7 +28,7 @@ if (port) {
     init
       .then(() => {
         const r = decodeFrameSync(req.family, req.encoded, req.geometry, req.reduce ?? 0, req.j2k);
-        const msg: DecodeResponse = { id: req.id, ok: true, bytes: r.bytes, photometricInterpretation: r.photometricInterpretation };
+        const msg: DecodeResponse = { id: req.id, ok: true, bytes: r.bytes, photometricInterpretation: r.photometricInterpretation, ...(r.range ? { range: r.range } : {}) };
         port.postMessage(msg, [r.bytes.buffer as ArrayBuffer]);
       })
       .catch((e: unknown) => {

@@ -76,9 +76,10 @@ async function runCodec(parsed: ParsedPart10, encoded: Uint8Array, decoder: Deco
 
 /**
  * Decoded sample bytes of one frame, little endian, colour-by-pixel, still in the stored colour
- * model unless the codec converted it (then `photometricInterpretation` says RGB).
+ * model unless the codec converted it (then `photometricInterpretation` says RGB), and the
+ * codec's sample range where it reports one.
  */
-export async function decodeFrameBytes(parsed: ParsedPart10, index: number, decoder: DecodePool | 'inline' = defaultPool()): Promise<{ bytes: Uint8Array; photometricInterpretation: string }> {
+export async function decodeFrameBytes(parsed: ParsedPart10, index: number, decoder: DecodePool | 'inline' = defaultPool()): Promise<CodecResult> {
   const p = parsed.pixel;
   if (!Number.isInteger(index) || index < 0 || index >= p.numberOfFrames) {
     throw new PixelError('frame-out-of-range', `Frame ${index + 1} does not exist (NumberOfFrames ${p.numberOfFrames})`);
@@ -114,7 +115,7 @@ export async function decodeFrameBytes(parsed: ParsedPart10, index: number, deco
       throw new PixelError('bad-pixel-data', `Decoded frame ${index + 1} has ${bytes.length} bytes, ${want} expected from the image attributes`);
     }
   }
-  return { bytes, photometricInterpretation: r.photometricInterpretation };
+  return { bytes, photometricInterpretation: r.photometricInterpretation, ...(r.range ? { range: r.range } : {}) };
 }
 
 function planarBytesToInterleaved(bytes: Uint8Array, pixels: number, bytesPerSample: number): Uint8Array {
@@ -135,7 +136,7 @@ export async function decodeFrameValues(parsed: ParsedPart10, index: number, dec
   const r = await decodeFrameBytes(parsed, index, decoder);
   if (p.bitsAllocated === 1) return { pixels: r.bytes, photometricInterpretation: r.photometricInterpretation };
   // Decoders put samples in the low bits: HighBit only positions native samples (PS3.5 8.1.1).
-  let pixels = toPixelArray(r.bytes, parsed.ts.encapsulated ? { ...p, highBit: p.bitsStored - 1 } : p);
+  let pixels = toPixelArray(r.bytes, parsed.ts.encapsulated ? { ...p, highBit: p.bitsStored - 1 } : p, r.range);
   let pi = r.photometricInterpretation;
   if (p.samplesPerPixel === 3) {
     if (pi === 'YBR_FULL_422' && !parsed.ts.encapsulated) {
@@ -196,7 +197,7 @@ export async function decodeFrameForDisplay(
       } else {
         res = await decoder.decode('jpeg2000', encoded, g, r);
       }
-      const pixels = toPixelArray(res.bytes, { ...p, highBit: p.bitsStored - 1 });
+      const pixels = toPixelArray(res.bytes, { ...p, highBit: p.bitsStored - 1 }, res.range);
       return { pixels, ...reducedSize(p, r), photometricInterpretation: res.photometricInterpretation };
     }
   }

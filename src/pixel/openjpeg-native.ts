@@ -15,6 +15,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FrameGeometry } from './codecs.ts';
+import type { SampleRange } from './pixels.ts';
 
 export type J2kDecoder = 'native' | 'wasm';
 
@@ -63,10 +64,11 @@ export function j2kDecoder(): J2kDecoder {
 
 /**
  * Decodes one JPEG 2000 frame (codestream or JP2) to little-endian samples, colour-by-pixel,
- * checked against the data set's geometry like the WASM path. `reduce` > 0 (one component only)
+ * checked against the data set's geometry like the WASM path, with the codestream's precision and
+ * signedness (libopenjp2 clamps every sample to them). `reduce` > 0 (one component only)
  * decodes that many resolution levels down: the result then has reducedSize(g, reduce).
  */
-export function decodeJ2kNative(encoded: Uint8Array, g: FrameGeometry, reduce = 0): Uint8Array {
+export function decodeJ2kNative(encoded: Uint8Array, g: FrameGeometry, reduce = 0): { bytes: Uint8Array } & SampleRange {
   const a = load();
   if (!a) throw new Error(`native OpenJPEG decoder not available (${loadError})`);
   const r = a.decode(encoded, reduce);
@@ -77,5 +79,6 @@ export function decodeJ2kNative(encoded: Uint8Array, g: FrameGeometry, reduce = 
   }
   // A plain view (not a Buffer) that owns its whole ArrayBuffer, so the worker can transfer it.
   const d = r.data;
-  return d.byteOffset === 0 && d.byteLength === d.buffer.byteLength ? new Uint8Array(d.buffer) : new Uint8Array(d);
+  const bytes = d.byteOffset === 0 && d.byteLength === d.buffer.byteLength ? new Uint8Array(d.buffer) : new Uint8Array(d);
+  return { bytes, precision: r.precision, signed: r.signed };
 }

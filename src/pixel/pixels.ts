@@ -25,15 +25,46 @@ export function swapBytes(bytes: Uint8Array, wordSize: 2 | 4): void {
   }
 }
 
+type StoredBits = Pick<PixelModule, 'bitsAllocated' | 'bitsStored' | 'highBit' | 'pixelRepresentation'>;
+
+/**
+ * What a codec guarantees of every decoded sample: a `precision`-bit value, unsigned or (`signed`)
+ * two's complement, written one byte per sample at precision <= 8, else two. libopenjp2 clamps each
+ * decoded sample to its component's precision and sign from the SIZ marker (DC level shift step).
+ */
+export interface SampleRange {
+  precision: number;
+  signed: boolean;
+}
+
+/**
+ * Whether masking to BitsStored and sign extension (toPixelArray) would leave every sample of a
+ * codec's output unchanged, so the 3-million-sample pass can be skipped (~8 ms for RG3).
+ */
+export function samplesNeedNoFix(range: SampleRange, p: StoredBits): boolean {
+  if (p.highBit + 1 !== p.bitsStored || range.precision > p.bitsStored || p.bitsStored > p.bitsAllocated) return false;
+  // Unsigned pixel data: [0, 2^precision) lies within BitsStored; negative values would not.
+  if (p.pixelRepresentation === 0) return !range.signed;
+  // Signed pixel data from unsigned samples: unchanged only if none reaches the sign bit.
+  if (!range.signed) return range.precision < p.bitsStored;
+  // Signed samples are already sign-extended over the codec's sample width; an 8-bit sample
+  // zero-widened to BitsAllocated 16 is not.
+  return p.bitsAllocated === (range.precision > 8 ? 16 : 8);
+}
+
 /**
  * Little-endian sample bytes (one frame) to a typed array of pixel values: bits above HighBit and
  * below HighBit-BitsStored+1 are dropped (PS3.5 8.1.1), signed values are sign-extended.
- * `bytes` must be a private copy: it may be reused as the result's storage.
+ * `bytes` must be a private copy: it may be reused as the result's storage. `range`, where the
+ * codec reported one, lets the pass over every sample be skipped when it cannot change a value
+ * (see samplesNeedNoFix).
  */
-export function toPixelArray(bytes: Uint8Array, p: Pick<PixelModule, 'bitsAllocated' | 'bitsStored' | 'highBit' | 'pixelRepresentation'>): PixelArray {
+export function toPixelArray(bytes: Uint8Array, p: StoredBits, range?: SampleRange): PixelArray {
+  const skip = range !== undefined && samplesNeedNoFix(range, p);
   const signed = p.pixelRepresentation === 1;
+  const extend = signed && !skip;
   const shift = p.highBit + 1 - p.bitsStored;
-  const needMask = p.bitsStored < p.bitsAllocated;
+  const needMask = p.bitsStored < p.bitsAllocated && !skip;
   const mask = p.bitsStored >= 32 ? 0xffffffff : (2 ** p.bitsStored) - 1;
   const signBit = 2 ** (p.bitsStored - 1);
   const full = 2 ** p.bitsStored;
@@ -45,20 +76,20 @@ export function toPixelArray(bytes: Uint8Array, p: Pick<PixelModule, 'bitsAlloca
     return copy.buffer as ArrayBuffer;
   };
   const fix = (a: Uint8Array | Uint16Array | Uint32Array): void => {
-    if (!needMask && !signed) return;
+    if (!needMask && !extend) return;
     for (let i = 0; i < a.length; i++) {
       let v = needMask ? Math.floor(a[i]! / 2 ** shift) % (mask + 1) : a[i]!;
-      if (signed && v >= signBit) v -= full;
+      if (extend && v >= signBit) v -= full;
       a[i] = v >>> 0; // stored back as two's complement bits; viewed signed below
     }
   };
   switch (p.bitsAllocated) {
     case 8: {
       const u = new Uint8Array(aligned(1), bytes.byteOffset, bytes.byteLength);
-      if (needMask || signed) {
+      if (needMask || extend) {
         for (let i = 0; i < u.length; i++) {
           let v = (u[i]! >> shift) & mask;
-          if (signed && v >= signBit) v -= full;
+          if (extend && v >= signBit) v -= full;
           u[i] = v & 0xff;
         }
       }
@@ -67,10 +98,10 @@ export function toPixelArray(bytes: Uint8Array, p: Pick<PixelModule, 'bitsAlloca
     case 16: {
       const buf = aligned(2);
       const u = new Uint16Array(buf, bytes.byteOffset, bytes.byteLength / 2);
-      if (needMask || signed) {
+      if (needMask || extend) {
         for (let i = 0; i < u.length; i++) {
           let v = (u[i]! >> shift) & mask;
-          if (signed && v >= signBit) v -= full;
+          if (extend && v >= signBit) v -= full;
           u[i] = v & 0xffff;
         }
       }
