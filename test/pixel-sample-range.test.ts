@@ -10,7 +10,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { closeDefaultPool, decode, parsePart10 } from '../src/pixel/index.ts';
+import dicomParser from 'dicom-parser';
 import { decodeFrameBytes } from '../src/pixel/decode.ts';
+import { encapsulatedFrame } from '../src/pixel/parse.ts';
 import { samplesNeedNoFix, toPixelArray } from '../src/pixel/pixels.ts';
 import { dataFile, tmpDir } from './pixel-helpers.ts';
 
@@ -114,5 +116,20 @@ describe('decode() through the pool with the native decoder', () => {
     const b = (await decode(variant(ctJ2k, 'ct-bs12-unsigned', 12, 0))).frames[0]!;
     expect(b).toBeInstanceOf(Uint16Array);
     expect(firstDifference(b, unsigned12)).toBe(-1);
+  });
+});
+
+describe('encapsulatedFrame of a single-frame image', () => {
+  it('joins the fragments exactly as dicom-parser does (RG3_J2KR: 16 fragments; CT: one, kept as a view)', () => {
+    for (const file of [rg3J2k, ctJ2k]) {
+      const parsed = parsePart10(fs.readFileSync(file));
+      const el = parsed.pixelDataElement;
+      const want = dicomParser.readEncapsulatedPixelDataFromFragments(parsed.dataSet, el, 0, el.fragments!.length) as Uint8Array;
+      const got = encapsulatedFrame(parsed, 0);
+      expect(got.length, file).toBe(want.length);
+      expect(Buffer.compare(got, want), file).toBe(0);
+      if (el.fragments!.length === 1) expect(got.buffer).toBe(parsed.dataSet.byteArray.buffer);
+    }
+    expect(parsePart10(fs.readFileSync(rg3J2k)).pixelDataElement.fragments!.length).toBeGreaterThan(1);
   });
 });

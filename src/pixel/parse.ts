@@ -217,6 +217,22 @@ export function decodedFrameLength(p: PixelModule): number {
 }
 
 /**
+ * The fragments' bytes end to end; one fragment stays a view of the file. Hand-written because
+ * dicom-parser's readEncapsulatedPixelDataFromFragments joins them one byte at a time (10-12 ms
+ * for RG3_J2KR's 830 KB in 16 fragments on the loaded VM), where set() is a memory copy.
+ */
+function joinFragments(bytes: Uint8Array, fragments: { position: number; length: number }[]): Uint8Array {
+  if (fragments.length === 1) return bytes.subarray(fragments[0]!.position, fragments[0]!.position + fragments[0]!.length);
+  const out = new Uint8Array(fragments.reduce((n, f) => n + f.length, 0));
+  let at = 0;
+  for (const f of fragments) {
+    out.set(bytes.subarray(f.position, f.position + f.length), at);
+    at += f.length;
+  }
+  return out;
+}
+
+/**
  * The compressed bytes of frame `index` (0-based) of encapsulated pixel data (PS3.5 A.4).
  * Uses the Basic Offset Table, else the Extended Offset Table, else one fragment per frame,
  * else (JPEG family) the SOI markers, else all fragments for a single frame.
@@ -229,9 +245,7 @@ export function encapsulatedFrame(parsed: ParsedPart10, index: number): Uint8Arr
     if (f.position + f.length > ds.byteArray.length) throw new PixelError('bad-pixel-data', 'A Pixel Data fragment runs past the end of the file');
   }
   try {
-    if (pixel.numberOfFrames === 1) {
-      return dicomParser.readEncapsulatedPixelDataFromFragments(ds, el, 0, fragments.length) as Uint8Array;
-    }
+    if (pixel.numberOfFrames === 1) return joinFragments(ds.byteArray, fragments);
     const bot = el.basicOffsetTable ?? [];
     if (bot.length === pixel.numberOfFrames) {
       return dicomParser.readEncapsulatedImageFrame(ds, el, index, bot) as Uint8Array;
