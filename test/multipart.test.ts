@@ -27,6 +27,35 @@ describe('multipart/related reader', () => {
     }
   });
 
+  it('finds a delimiter split anywhere between chunks of any size around its length, and passes body data on as views of the source chunks', async () => {
+    // delimiter "\r\n--b0undary" is 12 bytes; near-misses sit in the data next to chunk edges
+    const data = 'x\r\n--b0undarX\r\n-\r\n--b0undar'.repeat(3);
+    const body = Buffer.from(`--b0undary\r\n\r\n${data}\r\n--b0undary\r\n\r\nz\r\n--b0undary--`, 'latin1');
+    for (let chunk = 9; chunk <= 15; chunk++) {
+      for (let shift = 0; shift < chunk; shift++) {
+        const sources: Buffer[] = [];
+        async function* source() {
+          const cuts = [0, shift, ...Array.from({ length: Math.ceil(body.length / chunk) }, (_, k) => shift + (k + 1) * chunk)];
+          for (let k = 0; k + 1 < cuts.length || cuts[k]! < body.length; k++) {
+            const c = Buffer.from(new Uint8Array(body.subarray(cuts[k], cuts[k + 1] ?? body.length)).buffer); // own ArrayBuffer, not the pool
+            sources.push(c);
+            if (c.length) yield c;
+          }
+        }
+        const parts: string[] = [];
+        for await (const p of readMultipart(source(), 'b0undary')) {
+          const chunks: Buffer[] = [];
+          for await (const c of p.body) chunks.push(c);
+          parts.push(Buffer.concat(chunks).toString('latin1'));
+          // With chunks at least delimiter.length - 1 long, only data near the part headers may be copied.
+          const copied = chunks.filter((c) => !sources.some((s) => s.buffer === c.buffer)).reduce((n, c) => n + c.length, 0);
+          if (chunk >= 11) expect(copied).toBeLessThanOrEqual(2 * chunk);
+        }
+        expect(parts, `chunk ${chunk}, shift ${shift}`).toEqual([data, 'z']);
+      }
+    }
+  });
+
   it('keeps binary bodies intact, including CR LF and dashes next to the boundary', async () => {
     const payload = Buffer.from([0x0d, 0x0a, 0x2d, 0x2d, 0x00, 0xff, 0x0d, 0x0a, 0x2d]);
     const body = Buffer.concat([Buffer.from('--x\r\n\r\n'), payload, Buffer.from('\r\n--x--')]);

@@ -43,14 +43,18 @@ export async function* readMultipart(
   let buf: Buffer = Buffer.alloc(0);
   let eof = false;
 
-  const pull = async (): Promise<boolean> => {
-    if (eof) return false;
+  const next = async (): Promise<Buffer | undefined> => {
+    if (eof) return undefined;
     const r = await it.next();
     if (r.done) {
       eof = true;
-      return false;
+      return undefined;
     }
-    const chunk = typeof r.value === 'string' ? Buffer.from(r.value) : Buffer.from(r.value.buffer, r.value.byteOffset, r.value.byteLength);
+    return typeof r.value === 'string' ? Buffer.from(r.value) : Buffer.from(r.value.buffer, r.value.byteOffset, r.value.byteLength);
+  };
+  const pull = async (): Promise<boolean> => {
+    const chunk = await next();
+    if (!chunk) return false;
     buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
     return true;
   };
@@ -132,10 +136,30 @@ export async function* readMultipart(
           buf = buf.subarray(safe);
           yield data;
         }
-        if (!(await pull())) {
+        const chunk = await next();
+        if (!chunk) {
           failure = new MultipartError('body ended inside a part (closing boundary missing: request cut off?)');
           throw failure;
         }
+        if (buf.length === 0 || chunk.length < delimiter.length - 1) {
+          buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
+          continue;
+        }
+        // Appending each chunk to the tail (pull) copied the whole body once, 1 GiB of garbage per
+        // 1 GiB request. Only a delimiter that starts in the tail needs the two joined, and it ends
+        // within the chunk's first delimiter.length - 1 bytes: join just those.
+        const bridge = Buffer.concat([buf, chunk.subarray(0, delimiter.length - 1)]);
+        const j = bridge.indexOf(delimiter);
+        if (j >= 0 && j < buf.length) {
+          const data = buf.subarray(0, j);
+          buf = chunk.subarray(j + delimiter.length - buf.length);
+          done = true;
+          if (data.length) yield data;
+          return;
+        }
+        const data = buf; // no delimiter starts in the tail: it is part data
+        buf = chunk;
+        yield data;
       }
     }
     const gen = body();
