@@ -1,4 +1,4 @@
-import Fastify, { LogController, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { NodeContext } from './context.ts';
 import { Authenticator, authHook } from './auth.ts';
 import { isMigrated } from './db/migrate.ts';
@@ -9,12 +9,25 @@ import { errInfo } from './store/archive.ts';
 import { dicomwebReadAudit } from './audit/http.ts';
 import { registerViewer } from './viewer.ts';
 
+/**
+ * Request logging is off (see below), and Fastify's LogController then also drops its warning
+ * for a response body stream that fails after the headers went out: the client only sees the
+ * socket closed ("other side closed"). Keep that one line, with the reason and no query string.
+ */
+class CarpusLogController extends LogController {
+  override streamError(error: Error, request: FastifyRequest, reply: FastifyReply): void {
+    const where = { method: request.method, path: request.url.split('?')[0], status: reply.statusCode, err: errInfo(error) };
+    if ((error as NodeJS.ErrnoException).code === 'ERR_STREAM_PREMATURE_CLOSE') reply.log.info(where, 'response closed before its end (client gone)');
+    else reply.log.error(where, 'response aborted mid-stream: body stream failed after the headers were sent');
+  }
+}
+
 export async function buildServer(ctx: NodeContext): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: ctx.log,
     // One line per request is written in onResponse below, without query strings
     // (QIDO queries carry PatientName and PatientID).
-    logController: new LogController({ disableRequestLogging: true }),
+    logController: new CarpusLogController({ disableRequestLogging: true }),
     bodyLimit: 1024 * 1024,
     routerOptions: { maxParamLength: 256 },
     return503OnClosing: true,

@@ -1,6 +1,7 @@
 /**
  * Runs compressed-frame decodes in worker threads with a time limit. A codec that throws gives a
- * PixelError('decode-failed'); one that runs past the limit is terminated (PixelError
+ * PixelError('decode-failed'); one that runs past the limit (CPU time, so that a slow decode on a
+ * loaded host is not mistaken for a stuck one) is terminated (PixelError
  * 'decode-timeout') and its worker replaced, so other requests are unaffected. (A native decoder
  * stuck inside C code cannot be interrupted: its worker is abandoned, not awaited.)
  */
@@ -17,7 +18,7 @@ import { j2kDecoder } from './openjpeg-native.ts';
 export interface PoolOptions {
   /** Worker threads (default: env CARPUS_DECODE_WORKERS or 1). */
   size?: number;
-  /** Base time limit per frame in ms (default 5000). */
+  /** Base time limit per frame in ms of process CPU time (default 5000; wall time is capped at ten times it). */
   timeoutMs?: number;
   /** Added to the limit per million samples (default 100 ms). */
   msPerMegapixel?: number;
@@ -114,11 +115,30 @@ export class DecodePool {
       slot.job = job;
       const g = job.req.geometry;
       const limit = this.timeLimitMs(g) + (slot.ready ? 0 : 20_000);
-      slot.timer = setTimeout(() => {
-        job.reject(new PixelError('decode-timeout', `Decoding took longer than ${limit} ms: stream corrupt or too large`));
+      // The limit counts the CPU time this process got, not wall time: on an overloaded host a
+      // legitimate decode may wait seconds for a core, and killing it aborted WADO-RS responses
+      // mid-stream. A decoder looping on a corrupt stream burns CPU, so it still trips the limit;
+      // one blocked without using CPU is stopped after ten times the limit in wall time.
+      // (process.cpuUsage() sums all threads, so other work only makes the limit trip sooner.)
+      const cpu0 = process.cpuUsage();
+      const wall0 = performance.now();
+      const wallCap = limit * 10;
+      const check = (): void => {
+        if (slot!.job !== job) return;
+        const c = process.cpuUsage(cpu0);
+        const cpuMs = (c.user + c.system) / 1000;
+        const wallMs = performance.now() - wall0;
+        if (cpuMs < limit && wallMs < wallCap) {
+          slot!.timer = setTimeout(check, Math.max(10, Math.min(limit - cpuMs, wallCap - wallMs)));
+          return;
+        }
+        job.reject(
+          new PixelError('decode-timeout', `Decoding took longer than ${limit} ms of CPU time (${Math.round(wallMs)} ms wall): stream corrupt or too large`),
+        );
         slot!.job = undefined;
         this.replace(slot!);
-      }, limit);
+      };
+      slot.timer = setTimeout(check, limit);
       slot.worker.postMessage(job.req, [job.req.encoded.buffer as ArrayBuffer]);
     }
   }
