@@ -14,7 +14,7 @@ import { registerViewer } from './viewer.ts';
  * for a response body stream that fails after the headers went out: the client only sees the
  * socket closed ("other side closed"). Keep that one line, with the reason and no query string.
  */
-class CarpusLogController extends LogController {
+export class CarpusLogController extends LogController {
   override streamError(error: Error, request: FastifyRequest, reply: FastifyReply): void {
     const where = { method: request.method, path: request.url.split('?')[0], status: reply.statusCode, err: errInfo(error) };
     if ((error as NodeJS.ErrnoException).code === 'ERR_STREAM_PREMATURE_CLOSE') reply.log.info(where, 'response closed before its end (client gone)');
