@@ -158,12 +158,13 @@ describe('bad input', () => {
         (img) => img.frames[0]!.length,
         (e: unknown) => e,
       );
-      expect(Date.now() - t).toBeLessThan(15_000);
+      // Bounded, not fast: a spinning decoder is stopped after 5 s of CPU or 10x that in wall time.
+      expect(Date.now() - t).toBeLessThan(60_000);
       if (typeof r !== 'number') expect(r, f).toBeInstanceOf(PixelError);
     }
     const ok = await decode(fs.readFileSync(dataFile(files[0]!)));
     expect(ok.frames[0]!.length).toBe(512 * 512);
-  });
+  }, 300_000);
 
   it('stops a decode that runs past its time limit and keeps serving', async () => {
     const pool = new DecodePool({ timeoutMs: 1, msPerMegapixel: 0 });
