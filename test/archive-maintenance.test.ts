@@ -163,7 +163,11 @@ describe('PGlite idle maintenance', () => {
           `SELECT n_dead_tup::int AS dead, last_vacuum IS NOT NULL AS vacuumed, last_analyze IS NOT NULL AS analyzed
            FROM pg_stat_user_tables WHERE relname = 'study'`,
         ))[0]!;
-      const before = await stats();
+      // Table statistics reach pg_stat_user_tables at most once a second, after a transaction ends.
+      let before = await stats();
+      for (const t0 = Date.now(); before.dead === 0 && Date.now() - t0 < 5_000; before = await stats()) {
+        await new Promise((r) => setTimeout(r, 200));
+      }
       expect(before.dead).toBeGreaterThan(0); // HOT pruning removes some on the way
       expect(before.vacuumed).toBe(false);
 
@@ -173,7 +177,9 @@ describe('PGlite idle maintenance', () => {
 
       db.noteWrites(1);
       let after = await stats();
-      for (const t0 = Date.now(); !after.vacuumed && Date.now() - t0 < 20_000; after = await stats()) {
+      // The statistics views are flushed apart from the VACUUM itself: wait for all three to show.
+      const done = (st: typeof after) => st.vacuumed && st.analyzed && st.dead === 0;
+      for (const t0 = Date.now(); !done(after) && Date.now() - t0 < 20_000; after = await stats()) {
         await new Promise((r) => setTimeout(r, PGLITE_VACUUM_IDLE_MS + 300)); // polling more often would keep it busy
       }
       expect(after).toEqual({ dead: 0, vacuumed: true, analyzed: true });
