@@ -56,10 +56,10 @@ export class ReadAuditWriter {
   }
 }
 
-export function dicomwebReadAudit(ctx: NodeContext, app?: FastifyInstance) {
+export function dicomwebReadAudit(ctx: NodeContext, app: FastifyInstance) {
   const writer = new ReadAuditWriter(new Audit(ctx.db, ctx.log), ctx.log);
   // Fastify closes before the database does (node.ts): what waits is written first.
-  app?.addHook('onClose', async () => writer.flush());
+  app.addHook('onClose', async () => writer.flush());
   return async (req: FastifyRequest, reply: FastifyReply): Promise<void> => {
     if (req.method !== 'GET' && req.method !== 'HEAD') return;
     const t = dicomwebReadTarget(req.url);
