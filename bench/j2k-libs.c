@@ -5,16 +5,22 @@
  * it times the library calls alone, with no Node, file output or process start in the numbers
  * (the opj_decompress / grk_decompress tools spend much of their CPU writing the output file).
  *
- *   j2k-libs CODESTREAM RUNS [keep-memory]
+ *   j2k-libs CODESTREAM RUNS [keep-memory] [LABEL=LIBOPENJP2.so ...]
  *
  * Decodes the codestream RUNS times with each library, interleaved (OpenJPEG, Grok, OpenJPEG,
  * ...) after one warm-up each, and prints one line per decode:
  *   <library> <wall ms> <process CPU ms> <calling thread CPU ms> <minor page faults>
- * then `identical <library> yes|no` (its samples against OpenJPEG's). Grok is built in only with
- * -DHAVE_GROK and runs with one worker thread (the addon's target is one core); its process CPU
- * includes that thread. `keep-memory` raises glibc's mmap and trim thresholds so freed decode
- * buffers are reused instead of being returned to the kernel and faulted in again.
+ * then `identical <library> yes|no` (its samples against the first library's). Grok is built in
+ * only with -DHAVE_GROK and runs with one worker thread (the addon's target is one core); its
+ * process CPU includes that thread. `keep-memory` raises glibc's mmap and trim thresholds so freed
+ * decode buffers are reused instead of being returned to the kernel and faulted in again.
+ *
+ * OpenJPEG is loaded with dlopen(RTLD_LOCAL), not linked, so that several builds of the same
+ * library (same symbol names: the system one and ones compiled from source with other flags or
+ * versions) can be timed side by side in one process: the system libopenjp2.so.7 first (the
+ * reference), then each LABEL=PATH given.
  */
+#include <dlfcn.h>
 #include <malloc.h>
 #include <openjpeg.h>
 #include <stdint.h>
@@ -81,22 +87,79 @@ static OPJ_BOOL source_seek(OPJ_OFF_T to, void *user) {
   return OPJ_TRUE;
 }
 
+/* The OpenJPEG calls the decode makes, from one dlopen()ed build. */
+typedef struct {
+  const char *(*version)(void);
+  void (*set_default_decoder_parameters)(opj_dparameters_t *);
+  opj_codec_t *(*create_decompress)(OPJ_CODEC_FORMAT);
+  opj_stream_t *(*stream_create)(OPJ_SIZE_T, OPJ_BOOL);
+  void (*stream_set_user_data)(opj_stream_t *, void *, opj_stream_free_user_data_fn);
+  void (*stream_set_user_data_length)(opj_stream_t *, OPJ_UINT64);
+  void (*stream_set_read_function)(opj_stream_t *, opj_stream_read_fn);
+  void (*stream_set_skip_function)(opj_stream_t *, opj_stream_skip_fn);
+  void (*stream_set_seek_function)(opj_stream_t *, opj_stream_seek_fn);
+  OPJ_BOOL (*setup_decoder)(opj_codec_t *, opj_dparameters_t *);
+  OPJ_BOOL (*decoder_set_strict_mode)(opj_codec_t *, OPJ_BOOL);
+  OPJ_BOOL (*read_header)(opj_stream_t *, opj_codec_t *, opj_image_t **);
+  OPJ_BOOL (*decode)(opj_codec_t *, opj_stream_t *, opj_image_t *);
+  OPJ_BOOL (*end_decompress)(opj_codec_t *, opj_stream_t *);
+  void (*image_destroy)(opj_image_t *);
+  void (*stream_destroy)(opj_stream_t *);
+  void (*destroy_codec)(opj_codec_t *);
+} OpenJpeg;
+
+static void *symbol(void *handle, const char *path, const char *name) {
+  void *f = dlsym(handle, name);
+  if (!f) {
+    fprintf(stderr, "%s: no %s\n", path, name);
+    exit(2);
+  }
+  return f;
+}
+
+static void load_openjpeg(OpenJpeg *o, const char *path) {
+  void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+  if (!h) {
+    fprintf(stderr, "dlopen %s: %s\n", path, dlerror());
+    exit(2);
+  }
+#define OPJ_SYM(field) *(void **)&o->field = symbol(h, path, "opj_" #field)
+  OPJ_SYM(version);
+  OPJ_SYM(set_default_decoder_parameters);
+  OPJ_SYM(create_decompress);
+  OPJ_SYM(stream_create);
+  OPJ_SYM(stream_set_user_data);
+  OPJ_SYM(stream_set_user_data_length);
+  OPJ_SYM(stream_set_read_function);
+  OPJ_SYM(stream_set_skip_function);
+  OPJ_SYM(stream_set_seek_function);
+  OPJ_SYM(setup_decoder);
+  OPJ_SYM(decoder_set_strict_mode);
+  OPJ_SYM(read_header);
+  OPJ_SYM(decode);
+  OPJ_SYM(end_decompress);
+  OPJ_SYM(image_destroy);
+  OPJ_SYM(stream_destroy);
+  OPJ_SYM(destroy_codec);
+#undef OPJ_SYM
+}
+
 /* As native/openjpeg/carpus_openjpeg.c decodes: strict mode, whole image, one call. Returns 1 when
  * the samples equal the reference (or become it). */
-static int decode_openjpeg(const uint8_t *buf, size_t len) {
+static int decode_openjpeg(const OpenJpeg *o, const uint8_t *buf, size_t len) {
   Source src = {buf, len, 0};
   opj_dparameters_t params;
-  opj_set_default_decoder_parameters(&params);
-  opj_codec_t *codec = opj_create_decompress(OPJ_CODEC_J2K);
-  opj_stream_t *stream = opj_stream_create(OPJ_J2K_STREAM_CHUNK_SIZE, OPJ_TRUE);
+  o->set_default_decoder_parameters(&params);
+  opj_codec_t *codec = o->create_decompress(OPJ_CODEC_J2K);
+  opj_stream_t *stream = o->stream_create(OPJ_J2K_STREAM_CHUNK_SIZE, OPJ_TRUE);
   opj_image_t *image = NULL;
-  opj_stream_set_user_data(stream, &src, NULL);
-  opj_stream_set_user_data_length(stream, len);
-  opj_stream_set_read_function(stream, source_read);
-  opj_stream_set_skip_function(stream, source_skip);
-  opj_stream_set_seek_function(stream, source_seek);
-  if (!opj_setup_decoder(codec, &params) || !opj_decoder_set_strict_mode(codec, OPJ_TRUE) || !opj_read_header(stream, codec, &image) ||
-      !opj_decode(codec, stream, image) || !opj_end_decompress(codec, stream)) {
+  o->stream_set_user_data(stream, &src, NULL);
+  o->stream_set_user_data_length(stream, len);
+  o->stream_set_read_function(stream, source_read);
+  o->stream_set_skip_function(stream, source_skip);
+  o->stream_set_seek_function(stream, source_seek);
+  if (!o->setup_decoder(codec, &params) || !o->decoder_set_strict_mode(codec, OPJ_TRUE) || !o->read_header(stream, codec, &image) ||
+      !o->decode(codec, stream, image) || !o->end_decompress(codec, stream)) {
     fprintf(stderr, "OpenJPEG failed\n");
     exit(1);
   }
@@ -110,9 +173,9 @@ static int decode_openjpeg(const uint8_t *buf, size_t len) {
   } else {
     same = compare(c->data, c->w, c->h, c->w);
   }
-  opj_image_destroy(image);
-  opj_stream_destroy(stream);
-  opj_destroy_codec(codec);
+  o->image_destroy(image);
+  o->stream_destroy(stream);
+  o->destroy_codec(codec);
   return same;
 }
 
@@ -127,7 +190,8 @@ static void grok_error(const char *msg, void *user) {
   fprintf(stderr, "Grok: %s", msg);
 }
 
-static int decode_grok(const uint8_t *buf, size_t len) {
+static int decode_grok(const OpenJpeg *o, const uint8_t *buf, size_t len) {
+  (void)o;
   grk_stream_params stream;
   memset(&stream, 0, sizeof stream);
   stream.buf = (uint8_t *)buf;
@@ -151,13 +215,16 @@ static int decode_grok(const uint8_t *buf, size_t len) {
 
 typedef struct {
   const char *name;
-  int (*decode)(const uint8_t *, size_t);
+  int (*decode)(const OpenJpeg *, const uint8_t *, size_t);
+  OpenJpeg openjpeg; /* for decode_openjpeg */
   int identical;
 } Library;
 
+enum { MAX_LIBRARIES = 16 };
+
 int main(int argc, char **argv) {
   if (argc < 3) {
-    fprintf(stderr, "usage: j2k-libs CODESTREAM RUNS [keep-memory]\n");
+    fprintf(stderr, "usage: j2k-libs CODESTREAM RUNS [keep-memory] [LABEL=LIBOPENJP2.so ...]\n");
     return 2;
   }
   FILE *f = fopen(argv[1], "rb");
@@ -172,26 +239,40 @@ int main(int argc, char **argv) {
   if (fread(buf, 1, len, f) != len) return 2;
   fclose(f);
   int runs = atoi(argv[2]);
-  if (argc > 3 && strcmp(argv[3], "keep-memory") == 0) {
-    mallopt(M_MMAP_THRESHOLD, 256 << 20);
-    mallopt(M_TRIM_THRESHOLD, 512 << 20);
+  Library libs[MAX_LIBRARIES];
+  int n = 0;
+  libs[n] = (Library){"openjpeg", decode_openjpeg, {0}, 1};
+  load_openjpeg(&libs[n].openjpeg, "libopenjp2.so.7");
+  printf("version openjpeg %s\n", libs[n].openjpeg.version());
+  n++;
+  for (int a = 3; a < argc; a++) {
+    char *eq = strchr(argv[a], '=');
+    if (strcmp(argv[a], "keep-memory") == 0) {
+      mallopt(M_MMAP_THRESHOLD, 256 << 20);
+      mallopt(M_TRIM_THRESHOLD, 512 << 20);
+    } else if (eq && eq != argv[a] && n < MAX_LIBRARIES - 1) {
+      *eq = '\0';
+      libs[n] = (Library){argv[a], decode_openjpeg, {0}, 1};
+      load_openjpeg(&libs[n].openjpeg, eq + 1);
+      printf("version %s %s\n", argv[a], libs[n].openjpeg.version());
+      n++;
+    } else {
+      fprintf(stderr, "unknown argument %s\n", argv[a]);
+      return 2;
+    }
   }
-
-  Library libs[2] = {{"openjpeg", decode_openjpeg, 1}};
-  int n = 1;
-  printf("version openjpeg %s\n", opj_version());
 #ifdef HAVE_GROK
   grk_initialize(NULL, 1); /* one worker thread */
   grk_set_msg_handlers(grok_quiet, NULL, grok_quiet, NULL, grok_error, NULL);
-  libs[n++] = (Library){"grok", decode_grok, 1};
+  libs[n++] = (Library){"grok", decode_grok, {0}, 1};
   printf("version grok %s\n", grk_version());
 #endif
-  for (int i = 0; i < n; i++) libs[i].identical &= libs[i].decode(buf, len); /* warm-up; OpenJPEG's is the reference */
+  for (int i = 0; i < n; i++) libs[i].identical &= libs[i].decode(&libs[i].openjpeg, buf, len); /* warm-up; the system OpenJPEG's is the reference */
   for (int r = 0; r < runs; r++) {
     for (int i = 0; i < n; i++) {
       long faults = minor_faults();
       double wall = ms(CLOCK_MONOTONIC), proc = ms(CLOCK_PROCESS_CPUTIME_ID), thread = ms(CLOCK_THREAD_CPUTIME_ID);
-      libs[i].identical &= libs[i].decode(buf, len);
+      libs[i].identical &= libs[i].decode(&libs[i].openjpeg, buf, len);
       printf("%s %.2f %.2f %.2f %ld\n", libs[i].name, ms(CLOCK_MONOTONIC) - wall, ms(CLOCK_PROCESS_CPUTIME_ID) - proc, ms(CLOCK_THREAD_CPUTIME_ID) - thread,
              minor_faults() - faults);
     }
