@@ -4,6 +4,7 @@
  *
  *   npm run bench -- stow-qido [--markdown] [--copies N] [--qido-instances N] [--rss-mib N]
  *                              [--pg postgresql://USER@HOST:PORT/postgres] [--only stow,qido,rss]
+ *                              [--analysis-row] [--carpus-root DIR]
  *
  * 1. STOW-RS throughput: the shared DICOM files (one per SOPInstanceUID, deflated ones left
  *    out), copied N times with new Study/Series/SOP Instance UIDs (same-length UIDs patched
@@ -18,7 +19,16 @@
  *    50 ms.
  *
  * carpus runs as its own process (`npx tsx src/main.ts`) on its embedded PGlite database
- * unless --pg is given (then a fresh database on that PostgreSQL server per start).
+ * unless --pg is given (then a fresh database on that PostgreSQL server per start). For the rows
+ * compared with Orthanc (STOW and QIDO) it runs with CARPUS_AUTO_ANALYSIS=off: Orthanc does no
+ * analysis, so both do the same archive work (carpus still writes its audit rows).
+ * --analysis-row adds, for information, a shared-files STOW row of carpus with auto-analysis on
+ * (the default of a node: a hand radiograph among the files is decoded and analysed in the
+ * background on the same CPU). --carpus-root starts carpus from another checkout (before/after
+ * comparisons with the same client).
+ * Server CPU time (user + system, /proc/PID/stat) is reported per instance and per MB; with --pg
+ * it includes the CPU of the PostgreSQL backends serving carpus's database (pg_stat_activity), as
+ * Orthanc's SQLite index runs inside the Orthanc process.
  * Orthanc runs from Debian's package with SQLite index and file storage, as test/helpers/orthanc.ts
  * starts it. Everything on 127.0.0.1.
  */
@@ -52,6 +62,10 @@ const MARKDOWN = argv.includes('--markdown');
 /** Which servers to run (carpus,Orthanc): carpus alone is for profiling, never for the comparison. */
 const SERVERS = new Set((arg('servers', 'carpus,Orthanc') ?? '').split(','));
 const MEMORY_FILE = path.join(os.tmpdir(), `carpus-bench-memory-${process.pid}.jsonl`);
+/** Also a shared-files STOW row of carpus with auto-analysis on (information, not the comparison). */
+const ANALYSIS_ROW = argv.includes('--analysis-row');
+/** The checkout carpus is started from (default: this one). */
+const CARPUS_ROOT = path.resolve(arg('carpus-root', ROOT)!);
 
 const log = (...a: unknown[]) => process.stderr.write(`[bench] ${a.map(String).join(' ')}\n`);
 
@@ -196,6 +210,8 @@ interface Target {
   dicomweb: string; // http://127.0.0.1:PORT/dicom-web
   headers: Record<string, string>;
   pid: number;
+  /** CPU time (ms) of the server so far, including its database server's backends where it has one. */
+  cpu(): Promise<number>;
   stop(): Promise<void>;
 }
 
@@ -326,6 +342,34 @@ function serverPid(root: number): number {
   }
 }
 
+/**
+ * CPU time of the PostgreSQL backends connected to `database` (same machine), summed over the
+ * backends seen at each call; a backend that exits between two calls loses its share.
+ */
+function pgBackendCpu(database: string): () => Promise<number> {
+  const seen = new Map<number, number>();
+  return async () => {
+    const { default: pg } = await import('pg');
+    const c = new pg.Client({ connectionString: PG_ADMIN });
+    await c.connect();
+    try {
+      const r = await c.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [database]);
+      for (const { pid } of r.rows) {
+        try {
+          seen.set(pid, cpuMs(pid));
+        } catch {
+          /* exited */
+        }
+      }
+    } finally {
+      await c.end();
+    }
+    let total = 0;
+    for (const v of seen.values()) total += v;
+    return total;
+  };
+}
+
 async function freshDatabase(): Promise<string | undefined> {
   if (!PG_ADMIN) return undefined;
   const { default: pg } = await import('pg');
@@ -339,14 +383,14 @@ async function freshDatabase(): Promise<string | undefined> {
   return u.toString();
 }
 
-async function startCarpus(opts: { sampleMemory?: boolean } = {}): Promise<Target> {
+async function startCarpus(opts: { sampleMemory?: boolean; autoAnalysis?: boolean; label?: string } = {}): Promise<Target> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'carpus-bench-'));
   const port = await freePort();
   const databaseUrl = await freshDatabase();
   const logFile = path.join(dataDir, 'carpus.log');
   const fd = fs.openSync(logFile, 'a');
   const child = spawn('npx', ['tsx', 'src/main.ts'], {
-    cwd: ROOT,
+    cwd: CARPUS_ROOT,
     detached: true,
     stdio: ['ignore', fd, fd],
     env: {
@@ -355,6 +399,7 @@ async function startCarpus(opts: { sampleMemory?: boolean } = {}): Promise<Targe
       PORT: String(port),
       CARPUS_DATA_DIR: path.join(dataDir, 'var'),
       LOG_LEVEL: 'info',
+      CARPUS_AUTO_ANALYSIS: opts.autoAnalysis ? 'on' : 'off',
       ...(opts.sampleMemory
         ? {
             NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import ${path.join(ROOT, 'bench/memory-sampler.mjs')}`.trim(),
@@ -378,11 +423,14 @@ async function startCarpus(opts: { sampleMemory?: boolean } = {}): Promise<Targe
     if (child.exitCode !== null || Date.now() > deadline) throw new Error(`carpus did not start:\n${fs.readFileSync(logFile, 'utf8').slice(-2000)}`);
     await new Promise((r) => setTimeout(r, 200));
   }
+  const pid = serverPid(child.pid!);
+  const dbCpu = databaseUrl ? pgBackendCpu(new URL(databaseUrl).pathname.slice(1)) : undefined;
   return {
-    label: 'carpus',
+    label: opts.label ?? 'carpus',
     dicomweb: `${base}/dicom-web`,
     headers: {},
-    pid: serverPid(child.pid!),
+    pid,
+    cpu: async () => cpuMs(pid) + (dbCpu ? await dbCpu() : 0),
     async stop() {
       try {
         process.kill(-child.pid!, 'SIGTERM');
@@ -397,7 +445,7 @@ async function startCarpus(opts: { sampleMemory?: boolean } = {}): Promise<Targe
 
 async function startOrthancTarget(): Promise<Target> {
   const o: OrthancPeer = await startOrthanc();
-  return { label: 'Orthanc', dicomweb: o.dicomweb, headers: { authorization: o.authorization }, pid: o.pid, stop: () => o.stop() };
+  return { label: 'Orthanc', dicomweb: o.dicomweb, headers: { authorization: o.authorization }, pid: o.pid, cpu: async () => cpuMs(o.pid), stop: () => o.stop() };
 }
 
 const STARTERS = ([
@@ -431,10 +479,15 @@ async function benchStow() {
     if (p.SOPInstanceUID === b.uids[2] || p.StudyInstanceUID === b.uids[0]) throw new Error(`UID patch failed for ${b.name}`);
   }
   const warm = bases.slice(0, 2).map((b) => copyOf(b, 'warm'));
-  for (const [label, start] of STARTERS) {
+  const runs = [...STARTERS];
+  if (ANALYSIS_ROW && SERVERS.has('carpus')) {
+    runs.push(['carpus, auto-analysis on (information: not compared)', () => startCarpus({ autoAnalysis: true, label: 'carpus, auto-analysis on (information: not compared)' })]);
+  }
+  for (const [label, start] of runs) {
     const t = await start();
     try {
       await stow(t, warm);
+      const cpu0 = await t.cpu();
       let ms = 0;
       let bytes = 0;
       let n = 0;
@@ -447,9 +500,16 @@ async function benchStow() {
         n += r.parts;
         stored += r.stored;
       }
+      // Read at once: with auto-analysis on, the background analysis would count as STOW time.
+      const cpu = (await t.cpu()) - cpu0;
       if (stored !== n) notes.push(`${label}: ${stored} of ${n} instances referenced as stored`);
-      row(`STOW shared files (${bases.length} per request, ${COPIES} requests, ${f1(bytes / MB)} MB)`, label, `${f1(n / (ms / 1000))} inst/s`, `${f1(bytes / MB / (ms / 1000))} MB/s`);
-      log(`${label}: ${n} instances, ${f1(bytes / MB)} MB in ${f1(ms)} ms`);
+      row(
+        `STOW shared files (${bases.length} per request, ${COPIES} requests, ${f1(bytes / MB)} MB)`,
+        label,
+        `${f1(n / (ms / 1000))} inst/s`,
+        `${f1(bytes / MB / (ms / 1000))} MB/s; server CPU ${f1(cpu / n)} ms/inst, ${f1(cpu / (bytes / MB))} ms/MB (${f1((cpu / ms) * 100)} % of wall)`,
+      );
+      log(`${label}: ${n} instances, ${f1(bytes / MB)} MB in ${f1(ms)} ms, server CPU ${f1(cpu)} ms`);
     } finally {
       await t.stop();
     }
@@ -489,13 +549,13 @@ async function benchQido() {
         bytes += r.bytes;
         parts = [];
       };
-      const cpuLoad0 = cpuMs(t.pid);
+      const cpuLoad0 = await t.cpu();
       for (const s of studies) {
         parts.push(...s.instances);
         if (parts.length >= batch) await flush();
       }
       if (parts.length) await flush();
-      const cpuLoad = cpuMs(t.pid) - cpuLoad0;
+      const cpuLoad = (await t.cpu()) - cpuLoad0;
       row(`STOW ${n} small instances (${template.length} B, ${batch} per request)`, label, `${f1(n / (ms / 1000))} inst/s`, `${f1(bytes / MB / (ms / 1000))} MB/s; server CPU ${f1(cpuLoad / n)} ms/inst`);
       log(`${label}: loaded ${n} instances in ${f1(ms / 1000)} s`);
 
@@ -504,14 +564,14 @@ async function benchQido() {
       for (const { q } of queries.slice(0, 30)) await getJson(t, q); // warm-up
       const lat: number[] = [];
       counts[label] = [];
-      const cpuQ0 = cpuMs(t.pid);
+      const cpuQ0 = await t.cpu();
       for (const { q } of queries) {
         const r = await getJson(t, q);
         if (r.status !== 200 && r.status !== 204) throw new Error(`${label}: QIDO ${q} answered ${r.status}`);
         lat.push(r.ms);
         counts[label]!.push(r.count);
       }
-      const cpuQ = cpuMs(t.pid) - cpuQ0;
+      const cpuQ = (await t.cpu()) - cpuQ0;
       const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
       row(`QIDO /studies?PatientName=<wildcard>, ${n} instances indexed: all ${QIDO_QUERIES} queries (mean ${f1(mean(counts[label]!))} studies returned)`, label, `p50 ${f1(pct(lat, 50))} ms`, `p95 ${f1(pct(lat, 95))} ms; server CPU ${f1(cpuQ / QIDO_QUERIES)} ms/query`);
       for (const kind of KINDS) {
@@ -540,7 +600,7 @@ async function benchRss() {
   const count = Math.ceil(RSS_BYTES / base.bytes.length);
   log(`RSS: one STOW request of ${count} x ${base.bytes.length} B = ${f1((count * base.bytes.length) / MB)} MB`);
   fs.rmSync(MEMORY_FILE, { force: true });
-  const t = await startCarpus({ sampleMemory: true });
+  const t = await startCarpus({ sampleMemory: true, autoAnalysis: true }); // as before: a node's default configuration
   try {
     await stow(t, [copyOf(base, 'rss-warm-1'), copyOf(base, 'rss-warm-2'), copyOf(base, 'rss-warm-3')]);
     await new Promise((r) => setTimeout(r, 2000));
@@ -626,7 +686,7 @@ agent.destroy();
 const header = [
   `Date: ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC; machine: ${os.cpus().length} cores (${os.cpus()[0]?.model.trim()}), ${f1(os.totalmem() / 2 ** 30)} GiB, ${fs.existsSync('/etc/debian_version') ? `Debian ${fs.readFileSync('/etc/debian_version', 'utf8').trim()}` : os.type()}, Node ${process.version}`,
   `Load average (1 min) at start ${f1(loadStart)}, at end ${f1(os.loadavg()[0]!)} (the machine is shared: other processes ran beside the benchmark)`,
-  `carpus: \`npx tsx src/main.ts\`, ${PG_ADMIN ? 'PostgreSQL (fresh database)' : 'embedded PGlite'}, LOG_LEVEL=info; ${orthancVersion} (SQLite index, file storage, StorageCompression false)`,
+  `carpus: \`npx tsx src/main.ts\`${CARPUS_ROOT === ROOT ? '' : ` in ${CARPUS_ROOT}`}, ${PG_ADMIN ? 'PostgreSQL (fresh database; server CPU includes its backends)' : 'embedded PGlite'}, LOG_LEVEL=info, CARPUS_AUTO_ANALYSIS=off for the STOW and QIDO rows compared with Orthanc (Orthanc does no analysis)${ANALYSIS_ROW ? '; one shared-files row with auto-analysis on, for information' : ''}; RSS row: default configuration (auto-analysis on); ${orthancVersion} (SQLite index, file storage, StorageCompression false)`,
 ];
 if (MARKDOWN) {
   console.log(header.map((h) => `${h}  `).join('\n'));
