@@ -221,10 +221,11 @@ export class AutoAnalysis {
     const events: Parameters<Audit['recordMany']>[0] = [];
     const matched: { ids: { study: string; series: string; sop: string; accession: string | null }; reason: string }[] = [];
     for (const { outcome, parsed } of stored) {
-      const accession = str(parsed.metadata, T.AccessionNumber) ?? null;
+      const m = parsed.metadata; // rebuilt on each read (see parseInstance): once per instance
+      const accession = str(m, T.AccessionNumber) ?? null;
       const ids = { study: outcome.StudyInstanceUID, series: outcome.SeriesInstanceUID, sop: outcome.SOPInstanceUID, accession };
       events.push(['instance.received', { ...ids, principal, detail: { sopClass: outcome.SOPClassUID, sha256: outcome.sha256 } }]);
-      const decision = this.config.enabled ? this.rules.evaluate(outcome.SOPClassUID, parsed.metadata) : { match: false, reason: 'auto-analysis off' };
+      const decision = this.config.enabled ? this.rules.evaluate(outcome.SOPClassUID, m) : { match: false, reason: 'auto-analysis off' };
       if (!decision.match) {
         events.push(['rule.not-matched', { ...ids, principal, detail: { reason: decision.reason } }]);
         continue;
