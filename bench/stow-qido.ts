@@ -4,7 +4,7 @@
  *
  *   npm run bench -- stow-qido [--markdown] [--copies N] [--qido-instances N] [--rss-mib N]
  *                              [--pg postgresql://USER@HOST:PORT/postgres] [--only stow,qido,rss]
- *                              [--analysis-row] [--carpus-root DIR]
+ *                              [--analysis-row] [--carpus-root DIR] [--cpu-prof DIR]
  *
  * 1. STOW-RS throughput: the shared DICOM files (one per SOPInstanceUID, deflated ones left
  *    out), copied N times with new Study/Series/SOP Instance UIDs (same-length UIDs patched
@@ -64,6 +64,8 @@ const SERVERS = new Set((arg('servers', 'carpus,Orthanc') ?? '').split(','));
 const MEMORY_FILE = path.join(os.tmpdir(), `carpus-bench-memory-${process.pid}.jsonl`);
 /** Also a shared-files STOW row of carpus with auto-analysis on (information, not the comparison). */
 const ANALYSIS_ROW = argv.includes('--analysis-row');
+/** Where carpus's processes write V8 CPU profiles (node --cpu-prof), if set: profiling, not timing. */
+const CPU_PROF_DIR = arg('cpu-prof');
 /** The checkout carpus is started from (default: this one). */
 const CARPUS_ROOT = path.resolve(arg('carpus-root', ROOT)!);
 
@@ -389,7 +391,11 @@ async function startCarpus(opts: { sampleMemory?: boolean; autoAnalysis?: boolea
   const databaseUrl = await freshDatabase();
   const logFile = path.join(dataDir, 'carpus.log');
   const fd = fs.openSync(logFile, 'a');
-  const child = spawn('npx', ['tsx', 'src/main.ts'], {
+  // node refuses --cpu-prof in NODE_OPTIONS: a profiled carpus is started as node --import tsx.
+  const [cmd, args] = CPU_PROF_DIR
+    ? [process.execPath, ['--cpu-prof', `--cpu-prof-dir=${path.resolve(CPU_PROF_DIR)}`, '--import', 'tsx', 'src/main.ts']]
+    : ['npx', ['tsx', 'src/main.ts']];
+  const child = spawn(cmd, args, {
     cwd: CARPUS_ROOT,
     detached: true,
     stdio: ['ignore', fd, fd],

@@ -205,16 +205,20 @@ export class Archive {
     }
 
     const dirs = new Set<string>();
-    const placed: PendingInstance[] = [];
-    for (const it of toIndex) {
-      try {
-        it.storagePath = await this.files.place(it.temp, dirs);
-        placed.push(it);
-      } catch (err) {
-        await this.files.discard(it.temp).catch(() => undefined);
-        internal(it, err);
-      }
-    }
+    // Renames all at once: each is a thread-pool round trip, and the group's response waits for them.
+    const placedOrNot = await Promise.all(
+      toIndex.map(async (it) => {
+        try {
+          it.storagePath = await this.files.place(it.temp, dirs);
+          return it;
+        } catch (err) {
+          await this.files.discard(it.temp).catch(() => undefined);
+          internal(it, err);
+          return undefined;
+        }
+      }),
+    );
+    const placed = placedOrNot.filter((it): it is PendingInstance => it !== undefined);
     const quarantined: { it: PendingInstance; storedSha256: string; path: string }[] = [];
     for (const c of conflicts) quarantined.push({ ...c, path: await this.files.quarantine(c.it.temp, dirs) });
     await this.files.syncDirs(dirs);

@@ -1,0 +1,93 @@
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { createHash, randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BatchedWriter, FileStore, TooLargeError } from '../src/store/files.ts';
+
+/** Chunks of uneven sizes (1 B to 100 KiB), `total` bytes in all. */
+function chunksOf(total: number): Buffer[] {
+  const out: Buffer[] = [];
+  let left = total;
+  for (let i = 0; left > 0; i++) {
+    const n = Math.min(left, 1 + ((i * 7919) % (100 * 1024)));
+    out.push(randomBytes(n));
+    left -= n;
+  }
+  return out;
+}
+
+async function* stream(chunks: Buffer[]): AsyncGenerator<Buffer> {
+  for (const c of chunks) yield c;
+}
+
+describe('FileStore temporary files', () => {
+  let dir: string;
+  let store: FileStore;
+  beforeAll(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'carpus-files-'));
+    store = new FileStore(dir);
+    await store.init();
+  });
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('writes every byte in order, hashes them and keeps a small body in memory', async () => {
+    const chunks = chunksOf(9 * 2 ** 20); // over the 4 MiB write queue: push waits at least once
+    const whole = Buffer.concat(chunks);
+    const temp = await store.writeTemp(stream(chunks), 2 ** 30, 16 * 2 ** 20);
+    await temp.durable;
+    expect(temp.size).toBe(whole.length);
+    expect(temp.sha256).toBe(createHash('sha256').update(whole).digest('hex'));
+    expect(temp.bytes?.equals(whole)).toBe(true);
+    expect((await fsp.readFile(temp.path)).equals(whole)).toBe(true);
+    await store.discard(temp);
+  });
+
+  it('keeps nothing in memory above keepBytes, still writes it all', async () => {
+    const chunks = chunksOf(3 * 2 ** 20);
+    const temp = await store.writeTemp(stream(chunks), 2 ** 30, 2 ** 20);
+    await temp.durable;
+    expect(temp.bytes).toBeUndefined();
+    expect((await fsp.readFile(temp.path)).equals(Buffer.concat(chunks))).toBe(true);
+    await store.discard(temp);
+  });
+
+  it('removes the temporary file of a body over the maximum', async () => {
+    await expect(store.writeTemp(stream(chunksOf(2 ** 20)), 100_000)).rejects.toBeInstanceOf(TooLargeError);
+    expect(await fsp.readdir(store.tmpDir)).toEqual([]);
+  });
+});
+
+describe('BatchedWriter', () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'carpus-writer-'));
+  });
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('joins chunks that arrive while a write is in flight into one writev', async () => {
+    const file = path.join(dir, 'batched');
+    const fh = await fsp.open(file, 'wx');
+    const w = new BatchedWriter(fh);
+    const chunks = Array.from({ length: 200 }, () => randomBytes(64 * 1024)); // 12.5 MiB
+    for (const c of chunks) await w.push(c);
+    await w.end();
+    await fh.close();
+    expect((await fsp.readFile(file)).equals(Buffer.concat(chunks))).toBe(true);
+    // First chunk alone, then batches of up to 4 MiB (64 chunks) while the previous write runs.
+    expect(w.writes).toBeGreaterThan(1);
+    expect(w.writes).toBeLessThanOrEqual(10);
+  });
+
+  it('reports a failed write from push or end', async () => {
+    const fh = await fsp.open(path.join(dir, 'closed'), 'wx');
+    await fh.close();
+    const w = new BatchedWriter(fh);
+    const run = async () => {
+      await w.push(Buffer.from('data'));
+      await w.end();
+    };
+    await expect(run()).rejects.toThrow();
+  });
+});
