@@ -254,6 +254,12 @@ int main(int argc, char **argv) {
       *eq = '\0';
       libs[n] = (Library){argv[a], decode_openjpeg, {0}, 1};
       load_openjpeg(&libs[n].openjpeg, eq + 1);
+      for (int i = 0; i < n; i++) {
+        if (libs[i].decode == decode_openjpeg && libs[i].openjpeg.decode == libs[n].openjpeg.decode) {
+          fprintf(stderr, "%s is the same loaded library as %s (same file, or same SONAME found first)\n", eq + 1, libs[i].name);
+          return 2;
+        }
+      }
       printf("version %s %s\n", argv[a], libs[n].openjpeg.version());
       n++;
     } else {

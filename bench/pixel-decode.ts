@@ -17,7 +17,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { decodeFrameSync, initCodecs } from '../src/pixel/codecs.ts';
-import { nativeOpenJpegVersion, type J2kDecoder } from '../src/pixel/openjpeg-native.ts';
+import { nativeOpenJpegBuild, nativeOpenJpegVersion, type J2kDecoder } from '../src/pixel/openjpeg-native.ts';
 import { decode, closeDefaultPool, parsePart10, renderFrame, transferSyntaxInfo } from '../src/pixel/index.ts';
 import { encapsulatedFrame } from '../src/pixel/parse.ts';
 
@@ -116,7 +116,7 @@ await closeDefaultPool();
 
 const f = (x?: Stat) => (x === undefined ? '–' : `${x.min.toFixed(0)} / ${x.median.toFixed(0)} / ${x.cpu.toFixed(0)}`);
 if (markdown) {
-  console.log(`Node ${process.version}, ${os.cpus()[0]?.model ?? 'cpu'} (${os.cpus().length} visible), ${new Date().toISOString().slice(0, 16)}Z, load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}, native OpenJPEG ${nativeOpenJpegVersion() ?? 'not built'}; wall min / wall median / mean CPU of ${runs} runs after a warm-up, ms\n`);
+  console.log(`Node ${process.version}, ${os.cpus()[0]?.model ?? 'cpu'} (${os.cpus().length} visible), ${new Date().toISOString().slice(0, 16)}Z, load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}, native OpenJPEG ${nativeOpenJpegVersion() ?? 'not built'}${((b) => (b ? ` (${b.library === 'system' ? 'system libopenjp2' : `${b.source}, ${b.linkage}, ${b.cflags}`})` : ''))(nativeOpenJpegBuild())}; wall min / wall median / mean CPU of ${runs} runs after a warm-up, ms\n`);
   console.log('| file | transfer syntax | size | codec | decode (same thread) | decode (worker) | PNG full size | PNG 512x512 | page faults: codec / worker |');
   console.log('|---|---|---|---:|---:|---:|---:|---:|---:|');
   for (const r of rows) console.log(`| ${r.file.replace('CTImage.dcm_', 'CT ').replace(/TransferSyntax[^ ]*/, '')} | ${r.ts} ${r.name} | ${r.size} | ${f(r.codec)} | ${f(r.inline)} | ${f(r.worker)} | ${f(r.png)} | ${f(r.png512)} | ${r.codec ? r.codec.faults.toFixed(0) : '–'} / ${r.worker.faults.toFixed(0)} |`);

@@ -6,6 +6,7 @@ import { Archive } from './store/archive.ts';
 import { buildServer } from './server.ts';
 import type { NodeContext } from './context.ts';
 import { startAutoAnalysis } from './analysis/index.ts';
+import { j2kDecoder, nativeOpenJpegBuild } from './pixel/openjpeg-native.ts';
 
 /** Starts a carpus node; resolves once it listens. Used by `npm start` and by the tests. */
 export async function startNode(env: NodeJS.ProcessEnv = process.env) {
@@ -22,6 +23,9 @@ export async function startNode(env: NodeJS.ProcessEnv = process.env) {
   const bound = app.server.address();
   const port = bound && typeof bound === 'object' ? bound.port : config.port;
   log.info({ host: config.host, port, dataDir: config.dataDir, auth: config.tokens.length ? 'bearer tokens' : 'none (loopback)' }, 'carpus listening');
+  const j2k = j2kDecoder();
+  const ojp = j2k === 'native' ? nativeOpenJpegBuild() : undefined;
+  log.info({ decoder: j2k, ...(ojp && { openjpeg: ojp.version, build: ojp.library, source: ojp.source, isa: ojp.isa }) }, 'JPEG 2000 decoder');
   const stop = async () => {
     await app.close();
     await analysis.stop();

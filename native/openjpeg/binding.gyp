@@ -3,9 +3,10 @@
     {
       "target_name": "carpus_openjpeg",
       "sources": ["carpus_openjpeg.c"],
-      "cflags": ["<!@(pkg-config --cflags libopenjp2)"],
-      "libraries": ["<!@(pkg-config --libs libopenjp2)"],
-      "xcode_settings": { "OTHER_CFLAGS": ["<!@(pkg-config --cflags libopenjp2)"] }
+      "cflags": ["<!@(node flags.mjs cflags)"],
+      "libraries": ["<!@(node flags.mjs libraries)"],
+      "ldflags": ["<!@(node flags.mjs ldflags)"],
+      "xcode_settings": { "OTHER_CFLAGS": ["<!@(node flags.mjs cflags)"] }
     }
   ]
 }

@@ -10,6 +10,9 @@
  *   decode(codestream: Uint8Array, reduce?: number)
  *     -> { columns, rows, components, precision, signed, data: Buffer }
  *
+ *   openjpegVersion: string      opj_version() of the library linked in
+ *   openjpegBuild: { library, source, linkage, isa, cflags }   which build that is (see below)
+ *
  * `data` holds the samples little endian, colour-by-pixel, one byte per sample at precision <= 8,
  * else two (two's complement when signed). `reduce` drops that many wavelet resolution levels.
  * Every failure (corrupt, truncated or unsupported stream) is thrown as a JavaScript Error with
@@ -24,6 +27,40 @@
 #ifdef __linux__
 #include <sys/mman.h>
 #endif
+
+/*
+ * Which OpenJPEG this is. native/openjpeg/build.mjs either compiles OpenJPEG from Debian's source
+ * package for an x86-64 level and force-includes carpus_openjpeg_build.h, which defines these, or
+ * links the system libopenjp2 (pkg-config), for which the defaults below hold.
+ */
+#ifndef CARPUS_OPENJPEG_LIBRARY
+#define CARPUS_OPENJPEG_LIBRARY "system"
+#define CARPUS_OPENJPEG_SOURCE "libopenjp2 found by pkg-config"
+#define CARPUS_OPENJPEG_LINKAGE "shared"
+#define CARPUS_OPENJPEG_CFLAGS ""
+#endif
+/* CARPUS_OPENJPEG_ISA, when defined, is an x86-64 level checked at load (below). */
+#ifndef CARPUS_OPENJPEG_ISA_NAME
+#ifdef CARPUS_OPENJPEG_ISA
+#define CARPUS_OPENJPEG_ISA_NAME CARPUS_OPENJPEG_ISA
+#else
+#define CARPUS_OPENJPEG_ISA_NAME "as the distribution built it"
+#endif
+#endif
+
+/*
+ * A library compiled for x86-64-v3 or v4 would die with SIGILL on a CPU without AVX2 / AVX-512
+ * (a node built on one machine and copied to an older one): refuse to load there instead, so the
+ * node falls back to the WASM decoder with a message. __builtin_cpu_supports also checks that the
+ * OS saves the AVX registers. Nothing of the library runs before this check.
+ */
+static const char *cpu_mismatch(void) {
+#if defined(CARPUS_OPENJPEG_ISA) && (defined(__x86_64__) || defined(__i386__))
+  __builtin_cpu_init();
+  if (!__builtin_cpu_supports(CARPUS_OPENJPEG_ISA)) return CARPUS_OPENJPEG_ISA;
+#endif
+  return NULL;
+}
 
 typedef struct {
   const uint8_t *data;
@@ -282,12 +319,31 @@ done:
   return result;
 }
 
+static int set_string(napi_env env, napi_value obj, const char *name, const char *value) {
+  napi_value v;
+  return napi_create_string_utf8(env, value, NAPI_AUTO_LENGTH, &v) == napi_ok && napi_set_named_property(env, obj, name, v) == napi_ok;
+}
+
 NAPI_MODULE_INIT() {
   napi_value fn;
   napi_value version;
+  napi_value build;
+  const char *missing = cpu_mismatch();
+  if (missing) {
+    char text[300];
+    snprintf(text, sizeof text, "carpus_openjpeg was compiled for %s and this CPU lacks some of its instructions: rebuild it here with `npm run build:native`", missing);
+    napi_throw_error(env, NULL, text);
+    return NULL;
+  }
   if (napi_create_function(env, "decode", NAPI_AUTO_LENGTH, decode, NULL, &fn) != napi_ok) return NULL;
   if (napi_set_named_property(env, exports, "decode", fn) != napi_ok) return NULL;
   if (napi_create_string_utf8(env, opj_version(), NAPI_AUTO_LENGTH, &version) != napi_ok) return NULL;
   if (napi_set_named_property(env, exports, "openjpegVersion", version) != napi_ok) return NULL;
+  if (napi_create_object(env, &build) != napi_ok || !set_string(env, build, "library", CARPUS_OPENJPEG_LIBRARY) ||
+      !set_string(env, build, "source", CARPUS_OPENJPEG_SOURCE) || !set_string(env, build, "linkage", CARPUS_OPENJPEG_LINKAGE) ||
+      !set_string(env, build, "isa", CARPUS_OPENJPEG_ISA_NAME) || !set_string(env, build, "cflags", CARPUS_OPENJPEG_CFLAGS) ||
+      napi_set_named_property(env, exports, "openjpegBuild", build) != napi_ok) {
+    return NULL;
+  }
   return exports;
 }

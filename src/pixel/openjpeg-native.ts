@@ -1,15 +1,18 @@
 /**
- * JPEG 2000 with the system OpenJPEG library in-process: the Node-API addon in native/openjpeg,
- * built at `npm ci` time against Debian's libopenjp2 (no maintained Node binding exists on npm).
- * It decoded the RG3 frame with 0-25% less CPU than OpenJPEG in WASM on the loaded 2-core VM
- * (bench/README.md, "Pixel decode").
+ * JPEG 2000 with OpenJPEG in-process: the Node-API addon in native/openjpeg, built at `npm ci`
+ * time (no maintained Node binding exists on npm), on OpenJPEG compiled from Debian's pinned
+ * source package for this CPU level, or on the system libopenjp2 when that source cannot be had
+ * (native/openjpeg/build.mjs; nativeOpenJpegBuild() says which). Faster than OpenJPEG in WASM on
+ * the RG3 frame (bench/README.md, "Pixel decode").
  *
  * CARPUS_J2K_DECODER picks the decoder: `wasm` (@cornerstonejs/codec-openjpeg), `native` (this
  * addon; decodes fail if it is missing), or unset/`auto`: native when built, else WASM, saying so
  * once on stderr. Like the WASM codecs it runs in the decode-pool worker with a time limit. Unlike
  * them, a memory-safety bug in libopenjp2 on a hostile stream would take the process down, not
- * only the worker: Debian's security updates of libopenjp2-7 apply, and `wasm` is the safer choice
- * where input is untrusted.
+ * only the worker. Security fixes come from Debian's source package pinned in
+ * native/openjpeg/openjpeg-source.json (updated by hand, rebuilt by `npm run build:native`), or
+ * from Debian's libopenjp2-7 updates for the system build; `wasm` is the safer choice where input
+ * is untrusted.
  */
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -22,6 +25,19 @@ export type J2kDecoder = 'native' | 'wasm';
 interface Addon {
   decode(codestream: Uint8Array, reduce?: number): { columns: number; rows: number; components: number; precision: number; signed: boolean; data: Uint8Array };
   openjpegVersion: string;
+  openjpegBuild: OpenJpegBuild;
+}
+
+/** Which OpenJPEG the addon was linked with (native/openjpeg/build.mjs). */
+export interface OpenJpegBuild {
+  /** `debian-source`: compiled from Debian's source package; `system`: the distribution's libopenjp2. */
+  library: 'debian-source' | 'system';
+  /** e.g. "Debian openjpeg2 2.5.3-2.1~deb13u2 (trixie; patches: ...)" */
+  source: string;
+  linkage: 'static' | 'shared';
+  /** x86-64 level it was compiled for (checked against the CPU when the addon loads). */
+  isa: string;
+  cflags: string;
 }
 
 /** Where native/openjpeg/build.mjs puts the addon (this file is src/pixel/*.ts), unless CARPUS_OPENJPEG_ADDON says. */
@@ -48,6 +64,12 @@ function load(): Addon | null {
 /** The OpenJPEG version the addon runs on, or undefined when the addon is not built. */
 export function nativeOpenJpegVersion(): string | undefined {
   return load()?.openjpegVersion;
+}
+
+/** Which OpenJPEG build the addon runs on (with its version), or undefined when the addon is not built or cannot load. */
+export function nativeOpenJpegBuild(): (OpenJpegBuild & { version: string }) | undefined {
+  const a = load();
+  return a ? { ...a.openjpegBuild, version: a.openjpegVersion } : undefined;
 }
 
 /** Which decoder JPEG 2000 frames go to now (read per call, so tests can switch). */
