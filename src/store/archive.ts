@@ -342,7 +342,7 @@ export class Archive {
       seriesRows.flat(),
     );
     const instanceRows = items.map(({ parsed: p, temp, storagePath }) => {
-      const m = p.metadata;
+      const m = p.metadata; // rebuilt from metadataJson on each read: once per row
       return [
         p.SOPInstanceUID,
         p.SeriesInstanceUID,
@@ -356,7 +356,7 @@ export class Archive {
         temp.size,
         temp.sha256,
         storagePath,
-        JSON.stringify(m),
+        p.metadataJson ?? JSON.stringify(m),
         receivedFrom ?? null,
       ];
     });
