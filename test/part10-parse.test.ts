@@ -38,7 +38,34 @@ describe('parseInstance', () => {
     expect(parseInstance(bytes).metadata).toEqual(fullParseMetadata(bytes));
   });
 
-  it('keeps the elements that follow Pixel Data (full parse then)', () => {
+  /** The file with a Data Set Trailing Padding (FFFC,FFFC) element of 6 bytes appended, in its transfer syntax. */
+  function withTrailingPadding(bytes: Buffer, transferSyntaxUID: string): Buffer {
+    const value = Buffer.from([1, 2, 3, 4, 5, 6]);
+    let header: Buffer;
+    if (transferSyntaxUID === '1.2.840.10008.1.2') {
+      header = Buffer.from([0xfc, 0xff, 0xfc, 0xff, 6, 0, 0, 0]); // implicit VR little endian
+    } else if (transferSyntaxUID === '1.2.840.10008.1.2.2') {
+      header = Buffer.from([0xff, 0xfc, 0xff, 0xfc, 0x4f, 0x42, 0, 0, 0, 0, 0, 6]); // explicit VR big endian
+    } else {
+      header = Buffer.from([0xfc, 0xff, 0xfc, 0xff, 0x4f, 0x42, 0, 0, 6, 0, 0, 0]); // explicit VR little endian
+    }
+    return Buffer.concat([bytes, header, value]);
+  }
+
+  // Elements after Pixel Data are parsed on their own (dcmjs still skips the pixel data): native
+  // and encapsulated (undefined length) pixel data, implicit, explicit and big endian syntaxes.
+  const notDeflated = files.filter((f) => !/deflate/i.test(f));
+  it.each(notDeflated.map((f) => [path.relative(DICOM_DIR, f), f]))('gives the metadata of a full parse with an element after Pixel Data: %s', (_name, file) => {
+    const original = fs.readFileSync(file);
+    const bytes = withTrailingPadding(original, parseInstance(original).TransferSyntaxUID);
+    const metadata = parseInstance(bytes).metadata;
+    const full = fullParseMetadata(bytes);
+    expect(full).toHaveProperty('FFFCFFFC');
+    expect(metadata).toEqual(full);
+    expect(Object.keys(metadata)).toEqual(Object.keys(full));
+  });
+
+  it('keeps the elements that follow Pixel Data', () => {
     const metadata = parseInstance(fs.readFileSync(path.join(DICOM_DIR, 'cr-wg04/RG3_UNC.dcm'))).metadata;
     expect(Object.keys(metadata)).toContain('FFFCFFFC'); // Data Set Trailing Padding after Pixel Data
     expect(metadata['7FE00010']).toEqual({ vr: 'OW', BulkDataURI: 'bulkdata/7FE00010' });

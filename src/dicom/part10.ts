@@ -67,20 +67,43 @@ const DEFLATED_TS = '1.2.840.10008.1.2.1.99';
 const IMPLICIT_TS = '1.2.840.10008.1.2';
 
 /**
- * Pixel Data (7FE0,0010) as the metadata gives it, when dcmjs may stop reading before it: the last
- * top-level element, with a value, in a data set that is not deflated. dicom-parser has already
+ * Pixel Data (7FE0,0010) as the metadata gives it, when dcmjs may stop reading before it: a
+ * top-level element with a value, in a data set that is not deflated. dicom-parser has already
  * checked its structure (fragments included), and only its VR goes into the metadata (BulkDataURI),
- * so dcmjs need not walk the pixel data (for fragments: one object per item). Else undefined.
+ * so dcmjs need not walk the pixel data (for fragments: one object per item; for native data, a
+ * copy of the whole value even with noCopy: 25 ms for a 6 MB radiograph). `after` is the offset of
+ * the first byte after it when top-level elements follow (e.g. Data Set Trailing Padding). Else undefined.
  */
-function pixelDataAtEnd(structure: dicomParser.DataSet, transferSyntaxUID: string): DicomJson[string] | undefined {
+function pixelDataToSkip(structure: dicomParser.DataSet, transferSyntaxUID: string): { json: DicomJson[string]; after?: number } | undefined {
   if (transferSyntaxUID === DEFLATED_TS) return undefined;
   const el = structure.elements.x7fe00010;
   if (!el || !(el.length > 0 || el.hadUndefinedLength)) return undefined;
-  for (const tag in structure.elements) if (tag > 'x7fe00010') return undefined; // e.g. Data Set Trailing Padding
   // Implicit VR: dcmjs takes the dictionary's VR, OW (PS3.5 A.1: OW for implicit VR Pixel Data).
   const vr = transferSyntaxUID === IMPLICIT_TS ? 'OW' : el.vr;
   if (vr !== 'OB' && vr !== 'OW') return undefined;
-  return { vr, BulkDataURI: 'bulkdata/7FE00010' };
+  const json = { vr, BulkDataURI: 'bulkdata/7FE00010' };
+  for (const tag in structure.elements) {
+    // dicom-parser's length of an undefined-length element runs to the end of its Sequence Delimitation Item.
+    if (tag > 'x7fe00010') return { json, after: el.dataOffset + el.length };
+  }
+  return { json };
+}
+
+/**
+ * The top-level elements after Pixel Data, parsed by dcmjs on their own: the file meta information
+ * (which gives the transfer syntax) followed by those elements' bytes, so the same dcmjs code reads them.
+ */
+function elementsAfter(bytes: Uint8Array, structure: dicomParser.DataSet, after: number): DicomJson {
+  let metaEnd = 132;
+  for (const tag in structure.elements) {
+    if (!tag.startsWith('x0002')) continue;
+    const e = structure.elements[tag]!;
+    metaEnd = Math.max(metaEnd, e.dataOffset + e.length);
+  }
+  const tail = new Uint8Array(metaEnd + bytes.length - after);
+  tail.set(bytes.subarray(0, metaEnd));
+  tail.set(bytes.subarray(after), metaEnd);
+  return toDicomJson(dcmjs.data.DicomMessage.readFile(tail.buffer, { noCopy: true }).dict);
 }
 
 /** Parses a Part 10 file and extracts what the archive indexes. */
@@ -88,8 +111,9 @@ export function parseInstance(bytes: Uint8Array): ParsedInstance {
   const structure = parseStructure(bytes);
   const TransferSyntaxUID = structure.string('x00020010')?.replace(/\0/g, '').trim();
   if (!TransferSyntaxUID) throw new DicomParseError('file meta information has no TransferSyntaxUID (0002,0010)', 'missing-attribute');
-  const pixelData = pixelDataAtEnd(structure, TransferSyntaxUID);
+  const pixelData = pixelDataToSkip(structure, TransferSyntaxUID);
   let parsed: { meta: unknown; dict: import('dcmjs').DcmjsDict };
+  let trailing: DicomJson | undefined;
   try {
     // dcmjs takes an ArrayBuffer; a Buffer that owns its whole one (readFile, Buffer.concat of a large part) needs no copy.
     const whole = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength;
@@ -97,12 +121,14 @@ export function parseInstance(bytes: Uint8Array): ParsedInstance {
     // noCopy: binary values (pixel data) stay views of `ab` instead of copies; only their length is
     // used here (BulkDataURI). Measured on a 530 KB CT: 35 % less parse time and less garbage.
     parsed = dcmjs.data.DicomMessage.readFile(ab, pixelData ? { noCopy: true, untilTag: '7FE00010', includeUntilTagValue: false } : { noCopy: true });
+    if (pixelData?.after !== undefined) trailing = elementsAfter(bytes, structure, pixelData.after);
   } catch (err) {
     throw new DicomParseError(`malformed DICOM: ${(err as Error).message}`, 'malformed');
   }
   if (pixelData) delete parsed.dict['7FE00010']; // read up to its tag only (no VR, no value)
   const metadata = toDicomJson(parsed.dict);
-  if (pixelData) metadata['7FE00010'] = pixelData;
+  if (pixelData) metadata['7FE00010'] = pixelData.json;
+  if (trailing) Object.assign(metadata, trailing); // in file order, after Pixel Data
   metadata[T.AvailableTransferSyntaxUID] = { vr: 'UI', Value: [TransferSyntaxUID] };
   const need = (tag: string, keyword: string): string => {
     const v = str(metadata, tag);
