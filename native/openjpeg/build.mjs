@@ -6,8 +6,8 @@
 // - source (CARPUS_OPENJPEG=source, opt-in): Debian's source package pinned in
 //   openjpeg-source.json, fetched from a Debian mirror and checked against the pinned SHA-256, with
 //   Debian's patches, compiled for an x86-64 level (x86-64-v3 = AVX2 by default, -O3) and linked
-//   statically. Not the default: on the RG3 J2KR frame it took only 5-8% less CPU than the system
-//   library (bench/README.md, "Pixel decode", 2026-11-27 14:36), and compiling takes 1-2 minutes.
+//   statically. 5-9% less CPU than the system library on the RG3 J2KR frame (bench/README.md,
+//   "Pixel decode"); .ci/run asks for it, a plain `npm ci` does not (compiling takes 40 s to 2 min).
 //   Needs cmake, tar, xz-utils and patch, and the mirror once: the verified files and the compiled
 //   library are kept under native/openjpeg/deps/ (git-ignored), so later builds are offline. When
 //   the source cannot be fetched or built, the build says so in one line and uses the system
@@ -61,7 +61,10 @@ const HARDENING = '-fstack-protector-strong -D_FORTIFY_SOURCE=2 -fvisibility=hid
 
 /** Compiles (or finds already compiled) OpenJPEG from the pinned Debian source; returns the install prefix. */
 async function openjpegFromSource(isa) {
-  const cflags = `-O3 ${isa === 'generic' ? '' : `-march=${isa} `}${HARDENING}`;
+  // -ffp-contract=off: with FMA (x86-64-v3) GCC fuses the 9/7 wavelet's float multiply-adds, and the
+  // irreversible RG3_J2KI frame then decoded 246 samples off the system library's and GDCM's
+  // (2026-11-27); unfused, every sample is the same. The lossless 5/3 path is integer-only.
+  const cflags = `-O3 ${isa === 'generic' ? '' : `-march=${isa} `}-ffp-contract=off ${HARDENING}`;
   const prefix = path.join(deps, `openjpeg2-${pin.version}-${isa}`);
   const stamp = { version: pin.version, files: pin.files.map((f) => f.sha256), cflags };
   const stampFile = path.join(prefix, 'carpus-stamp.json');
