@@ -2,7 +2,7 @@
  * How the OpenJPEG addon is built (native/openjpeg/build.mjs): the addon says which OpenJPEG it
  * was linked with, and that matches what is really linked in; Debian source files that do not
  * match the pinned SHA-256 are refused and the build falls back to the system libopenjp2 with one
- * clear line (the source build is opt-in: CARPUS_OPENJPEG=source).
+ * clear line (the source build is asked for with CARPUS_OPENJPEG=source, as .ci/run does).
  */
 import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
