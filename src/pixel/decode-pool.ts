@@ -72,10 +72,16 @@ export class DecodePool {
     return Math.ceil(this.timeoutMs + (this.msPerMegapixel * g.rows * g.columns * g.samplesPerPixel) / 1e6);
   }
 
-  decode(family: CodecFamily, encoded: Uint8Array, geometry: FrameGeometry, reduce = 0): Promise<CodecResult> {
+  /**
+   * `handOver`: the caller will not use `encoded` again, so when it is the whole of its
+   * ArrayBuffer (a frame joined from several fragments) that buffer moves to the worker instead of
+   * being copied; a view into a larger buffer (the file) is still copied.
+   */
+  decode(family: CodecFamily, encoded: Uint8Array, geometry: FrameGeometry, reduce = 0, handOver = false): Promise<CodecResult> {
     if (this.closed) return Promise.reject(new PixelError('decode-failed', 'decode pool is closed'));
-    // Copy: the encoded view usually points into the whole file, which must not be transferred.
-    const copy = new Uint8Array(encoded);
+    // Copy unless handed over whole: the encoded view usually points into the whole file, which must not be transferred.
+    const whole = encoded.byteOffset === 0 && encoded.byteLength === encoded.buffer.byteLength && encoded.buffer instanceof ArrayBuffer;
+    const copy = handOver && whole ? encoded : new Uint8Array(encoded);
     return new Promise<CodecResult>((resolve, reject) => {
       // The JPEG 2000 decoder is chosen here, not in the worker, whose environment is a copy made at its start.
       const j2k = family === 'jpeg2000' ? { j2k: j2kDecoder() } : {};

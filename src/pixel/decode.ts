@@ -71,7 +71,8 @@ async function runCodec(parsed: ParsedPart10, encoded: Uint8Array, decoder: Deco
       throw new PixelError('decode-failed', `Decoder error: ${messageOf(e)}`);
     }
   }
-  return decoder.decode(parsed.ts.family, encoded, g);
+  // encapsulatedFrame() gives a private copy when it joined fragments: the pool may move it.
+  return decoder.decode(parsed.ts.family, encoded, g, 0, true);
 }
 
 /**
@@ -195,7 +196,7 @@ export async function decodeFrameForDisplay(
           throw new PixelError('decode-failed', `Decoder error: ${messageOf(e)}`);
         }
       } else {
-        res = await decoder.decode('jpeg2000', encoded, g, r);
+        res = await decoder.decode('jpeg2000', encoded, g, r, true);
       }
       const pixels = toPixelArray(res.bytes, { ...p, highBit: p.bitsStored - 1 }, res.range);
       return { pixels, ...reducedSize(p, r), photometricInterpretation: res.photometricInterpretation };
