@@ -2,8 +2,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import dcmjs from 'dcmjs';
 import { describe, expect, it } from 'vitest';
-import { parseInstance } from '../src/dicom/part10.ts';
-import { toDicomJson } from '../src/dicom/json.ts';
+import { instanceFields, parseInstance } from '../src/dicom/part10.ts';
+import { int, str, toDicomJson } from '../src/dicom/json.ts';
 import { T } from '../src/dicom/dictionary.ts';
 
 const DICOM_DIR = path.resolve(import.meta.dirname, '../../shared/data/dicom');
@@ -63,6 +63,21 @@ describe('parseInstance', () => {
     expect(full).toHaveProperty('FFFCFFFC');
     expect(metadata).toEqual(full);
     expect(Object.keys(metadata)).toEqual(Object.keys(full));
+  });
+
+  // The index row and the audit take these from `fields` instead of re-parsing the metadata.
+  it.each(files.map((f) => [path.relative(DICOM_DIR, f), f]))('reads the instance fields at parse time as the metadata gives them: %s', (_name, file) => {
+    const p = parseInstance(fs.readFileSync(file));
+    const m = p.metadata;
+    expect(p.fields).toEqual({
+      InstanceNumber: int(m, T.InstanceNumber),
+      NumberOfFrames: int(m, T.NumberOfFrames),
+      Rows: int(m, T.Rows),
+      Columns: int(m, T.Columns),
+      AccessionNumber: str(m, T.AccessionNumber),
+    });
+    expect(p.fields?.Rows).toBeGreaterThan(0);
+    expect(instanceFields({ ...p, fields: undefined, metadata: m })).toEqual(p.fields);
   });
 
   it('keeps the elements that follow Pixel Data', () => {

@@ -8,7 +8,7 @@ import { Readable } from 'node:stream';
 import PgBoss from 'pg-boss';
 import type { NodeContext } from '../context.ts';
 import type { Db, Queryable } from '../db/index.ts';
-import type { ParsedInstance } from '../dicom/part10.ts';
+import { instanceFields, type ParsedInstance } from '../dicom/part10.ts';
 import { str } from '../dicom/json.ts';
 import { T } from '../dicom/dictionary.ts';
 import { errInfo, type StoredInstance } from '../store/archive.ts';
@@ -221,11 +221,11 @@ export class AutoAnalysis {
     const events: Parameters<Audit['recordMany']>[0] = [];
     const matched: { ids: { study: string; series: string; sop: string; accession: string | null }; reason: string }[] = [];
     for (const { outcome, parsed } of stored) {
-      const m = parsed.metadata; // rebuilt on each read (see parseInstance): once per instance
-      const accession = str(m, T.AccessionNumber) ?? null;
+      const accession = instanceFields(parsed).AccessionNumber ?? null;
       const ids = { study: outcome.StudyInstanceUID, series: outcome.SeriesInstanceUID, sop: outcome.SOPInstanceUID, accession };
       events.push(['instance.received', { ...ids, principal, detail: { sopClass: outcome.SOPClassUID, sha256: outcome.sha256 } }]);
-      const decision = this.config.enabled ? this.rules.evaluate(outcome.SOPClassUID, m) : { match: false, reason: 'auto-analysis off' };
+      // `metadata` is rebuilt on each read (see parseInstance): read only for the rules, once per instance.
+      const decision = this.config.enabled ? this.rules.evaluate(outcome.SOPClassUID, parsed.metadata) : { match: false, reason: 'auto-analysis off' };
       if (!decision.match) {
         events.push(['rule.not-matched', { ...ids, principal, detail: { reason: decision.reason } }]);
         continue;

@@ -26,6 +26,35 @@ export interface ParsedInstance {
   readonly metadata: DicomJson;
   /** `metadata` as JSON text (what the index stores), where the parser kept it that way. */
   readonly metadataJson?: string;
+  /** What the instance row and the reception audit take from `metadata`, read at parse time. */
+  readonly fields?: InstanceFields;
+}
+
+/** Per-instance attributes of the index row and the audit (a few numbers and a string, cheap to hold). */
+export interface InstanceFields {
+  InstanceNumber?: number | undefined;
+  NumberOfFrames?: number | undefined;
+  Rows?: number | undefined;
+  Columns?: number | undefined;
+  AccessionNumber?: string | undefined;
+}
+
+/**
+ * The instance's fields: those read at parse time or, for a ParsedInstance made elsewhere, from its
+ * metadata. Each read of `metadata` parses the whole DICOM JSON text again (~0.25 ms for a CT).
+ */
+export function instanceFields(p: ParsedInstance): InstanceFields {
+  return p.fields ?? fieldsOf(p.metadata);
+}
+
+function fieldsOf(m: DicomJson): InstanceFields {
+  return {
+    InstanceNumber: int(m, T.InstanceNumber),
+    NumberOfFrames: int(m, T.NumberOfFrames),
+    Rows: int(m, T.Rows),
+    Columns: int(m, T.Columns),
+    AccessionNumber: str(m, T.AccessionNumber),
+  };
 }
 
 const UID_RE = /^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*$/;
@@ -148,14 +177,15 @@ export function parseInstance(bytes: Uint8Array): ParsedInstance {
   // objects for a 256-element CT) that made a 1 GiB STOW grow old space to 116 MiB (issue #2, 48 MiB
   // with the text). One flat string (~12 KiB) is kept instead; each read of `metadata` rebuilds a
   // short-lived tree, so callers read it once per use.
-  return received(ids, JSON.stringify(metadata));
+  return received(ids, JSON.stringify(metadata), fieldsOf(metadata));
 }
 
 /** Outside parseInstance, so the getter's closure cannot hold that function's tree alive. */
-function received(ids: Omit<ParsedInstance, 'metadata' | 'metadataJson'>, metadataJson: string): ParsedInstance {
+function received(ids: Omit<ParsedInstance, 'metadata' | 'metadataJson' | 'fields'>, metadataJson: string, fields: InstanceFields): ParsedInstance {
   return {
     ...ids,
     metadataJson,
+    fields,
     get metadata(): DicomJson {
       return JSON.parse(metadataJson) as DicomJson;
     },

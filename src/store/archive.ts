@@ -1,7 +1,7 @@
 import fsp from 'node:fs/promises';
 import type { Db, Queryable } from '../db/index.ts';
 import type { Logger } from '../log.ts';
-import { parseInstance, DicomParseError, type ParsedInstance } from '../dicom/part10.ts';
+import { parseInstance, instanceFields, DicomParseError, type ParsedInstance } from '../dicom/part10.ts';
 import { STUDY_LEVEL_TAGS, SERIES_LEVEL_TAGS, T } from '../dicom/dictionary.ts';
 import { pick, str, int } from '../dicom/json.ts';
 import { FileStore, TooLargeError, type TempFile } from './files.ts';
@@ -358,21 +358,21 @@ export class Archive {
       seriesRows.flat(),
     );
     const instanceRows = items.map(({ parsed: p, temp, storagePath }) => {
-      const m = p.metadata; // rebuilt from metadataJson on each read: once per row
+      const f = instanceFields(p); // read at parse time: no re-parse of the metadata per row
       return [
         p.SOPInstanceUID,
         p.SeriesInstanceUID,
         p.StudyInstanceUID,
         p.SOPClassUID,
-        int(m, T.InstanceNumber) ?? null,
+        f.InstanceNumber ?? null,
         p.TransferSyntaxUID,
-        int(m, T.NumberOfFrames) ?? null,
-        int(m, T.Rows) ?? null,
-        int(m, T.Columns) ?? null,
+        f.NumberOfFrames ?? null,
+        f.Rows ?? null,
+        f.Columns ?? null,
         temp.size,
         temp.sha256,
         storagePath,
-        p.metadataJson ?? JSON.stringify(m),
+        p.metadataJson ?? JSON.stringify(p.metadata),
         receivedFrom ?? null,
       ];
     });
