@@ -6,7 +6,7 @@
 // - source (CARPUS_OPENJPEG=source, opt-in): Debian's source package pinned in
 //   openjpeg-source.json, fetched from a Debian mirror and checked against the pinned SHA-256, with
 //   Debian's patches, compiled for an x86-64 level (x86-64-v3 = AVX2 by default, -O3) and linked
-//   statically. 5-9% less CPU than the system library on the RG3 J2KR frame (bench/README.md,
+//   statically. 0-10% less CPU than the system library on the RG3 J2KR frame (bench/README.md,
 //   "Pixel decode"); .ci/run asks for it, a plain `npm ci` does not (compiling takes 40 s to 2 min).
 //   Needs cmake, tar, xz-utils and patch, and the mirror once: the verified files and the compiled
 //   library are kept under native/openjpeg/deps/ (git-ignored), so later builds are offline. When
