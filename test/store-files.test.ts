@@ -53,6 +53,24 @@ describe('FileStore temporary files', () => {
     await store.discard(temp);
   });
 
+  it('makes the 256 object directories at start: placing a file makes none and names only its own for fsync', async () => {
+    const names = (await fsp.readdir(store.objectsDir)).sort();
+    expect(names).toHaveLength(256);
+    expect([names[0], names[255]]).toEqual(['00', 'ff']);
+    const temp = await store.writeTemp(stream(chunksOf(5000)), 2 ** 30, 2 ** 20);
+    await temp.durable;
+    const dirs = new Set<string>();
+    const rel = await store.place(temp, dirs);
+    expect(rel).toBe(path.join('objects', temp.sha256.slice(0, 2), `${temp.sha256}.dcm`));
+    expect([...dirs]).toEqual([path.join(store.objectsDir, temp.sha256.slice(0, 2))]);
+    expect(await fsp.readdir(store.objectsDir)).toHaveLength(256);
+    expect((await fsp.readFile(store.absolute(rel))).length).toBe(5000);
+    // A restart finds them all: nothing to make.
+    const again = new FileStore(dir);
+    await again.init();
+    expect(await fsp.readdir(again.objectsDir)).toHaveLength(256);
+  });
+
   it('removes the temporary file of a body over the maximum', async () => {
     await expect(store.writeTemp(stream(chunksOf(2 ** 20)), 100_000)).rejects.toBeInstanceOf(TooLargeError);
     expect(await fsp.readdir(store.tmpDir)).toEqual([]);

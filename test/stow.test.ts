@@ -259,7 +259,7 @@ describe('STOW-RS', () => {
       [uid(uids.SOPInstanceUID, 501)],
     );
     expect(conflict).toEqual([{ stored_sha256: sha(parts[1]!), received_sha256: sha(changed) }]);
-    for (const row of rows) expect(fs.existsSync(path.join(node.dataDir, 'objects', row.sha256.slice(0, 2), row.sha256.slice(2, 4), `${row.sha256}.dcm`))).toBe(true);
+    for (const row of rows) expect(fs.existsSync(path.join(node.dataDir, 'objects', row.sha256.slice(0, 2), `${row.sha256}.dcm`))).toBe(true);
     expect(fs.readdirSync(path.join(node.dataDir, 'tmp'))).toEqual([]);
   });
 
