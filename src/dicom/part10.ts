@@ -4,6 +4,7 @@ import dcmjs from 'dcmjs';
 import './dictionary.ts';
 import { T } from './dictionary.ts';
 import { toDicomJson, str, int, type DicomJson } from './json.ts';
+import { readDataSetLikeDcmjs } from './dataset-reader.ts';
 
 /** Why a part could not be taken; maps to a STOW-RS FailureReason. */
 export class DicomParseError extends Error {
@@ -135,11 +136,11 @@ function elementsAfter(bytes: Uint8Array, structure: dicomParser.DataSet, after:
   return toDicomJson(dcmjs.data.DicomMessage.readFile(tail.buffer, { noCopy: true }).dict);
 }
 
-/** Parses a Part 10 file and extracts what the archive indexes. */
-export function parseInstance(bytes: Uint8Array): ParsedInstance {
-  const structure = parseStructure(bytes);
-  const TransferSyntaxUID = structure.string('x00020010')?.replace(/\0/g, '').trim();
-  if (!TransferSyntaxUID) throw new DicomParseError('file meta information has no TransferSyntaxUID (0002,0010)', 'missing-attribute');
+/**
+ * The data set as DICOM JSON by dcmjs's own reader: the path for what readDataSetLikeDcmjs leaves to
+ * dcmjs (other character sets, UN of known tags, ...), and the reference it is tested against.
+ */
+export function dcmjsMetadata(bytes: Uint8Array, structure: dicomParser.DataSet, TransferSyntaxUID: string): DicomJson {
   const pixelData = pixelDataToSkip(structure, TransferSyntaxUID);
   let parsed: { meta: unknown; dict: import('dcmjs').DcmjsDict };
   let trailing: DicomJson | undefined;
@@ -158,6 +159,21 @@ export function parseInstance(bytes: Uint8Array): ParsedInstance {
   const metadata = toDicomJson(parsed.dict);
   if (pixelData) metadata['7FE00010'] = pixelData.json;
   if (trailing) Object.assign(metadata, trailing); // in file order, after Pixel Data
+  return metadata;
+}
+
+/** The data set as DICOM JSON: from dicom-parser's walk with dcmjs's value conversion, else by dcmjs alone. */
+export function readMetadata(bytes: Uint8Array, structure: dicomParser.DataSet, TransferSyntaxUID: string): DicomJson {
+  const dict = readDataSetLikeDcmjs(structure, TransferSyntaxUID);
+  return dict ? toDicomJson(dict) : dcmjsMetadata(bytes, structure, TransferSyntaxUID);
+}
+
+/** Parses a Part 10 file and extracts what the archive indexes. */
+export function parseInstance(bytes: Uint8Array): ParsedInstance {
+  const structure = parseStructure(bytes);
+  const TransferSyntaxUID = structure.string('x00020010')?.replace(/\0/g, '').trim();
+  if (!TransferSyntaxUID) throw new DicomParseError('file meta information has no TransferSyntaxUID (0002,0010)', 'missing-attribute');
+  const metadata = readMetadata(bytes, structure, TransferSyntaxUID);
   metadata[T.AvailableTransferSyntaxUID] = { vr: 'UI', Value: [TransferSyntaxUID] };
   const need = (tag: string, keyword: string): string => {
     const v = str(metadata, tag);
