@@ -79,6 +79,42 @@ interface Context {
   stream: ReadStream;
   syntax: string;
   implicit: boolean;
+  /** The same bytes as the stream's, for the values converted here. */
+  buf: Buffer;
+  view: DataView;
+  littleEndian: boolean;
+}
+
+/** Bytes per value of the numeric VRs converted here; dcmjs reads them with DataView-like getters (FL and FD through Number()). */
+const NUMBER_SIZES: Record<string, number> = { US: 2, SS: 2, UL: 4, SL: 4, FL: 4, FD: 8 };
+
+/**
+ * Values of the commonest VRs converted here as dcmjs 0.52 converts them (less per-element work than
+ * vr.read), else undefined. CS: the bytes as Latin-1 code points (readAsciiString), split on
+ * backslashes, each trimmed. UI: the same, each stripped of all but digits and dots (which also
+ * drops dcmjs's NUL padding). US/SS/UL/SL/FL/FD: one number per value, where the length is a
+ * multiple of the value size (else dcmjs reads them).
+ */
+function quickValues(type: string, el: dicomParser.Element, ctx: Context): unknown[] | undefined {
+  const start = el.dataOffset;
+  const length = el.length;
+  if (type === 'CS') return ctx.buf.toString('latin1', start, start + length).split('\\').map((v) => v.trim());
+  if (type === 'UI') return ctx.buf.toString('latin1', start, start + length).split('\\').map((v) => v.replace(/[^0-9.]/g, ''));
+  const size = NUMBER_SIZES[type];
+  if (!size || length === 0 || length % size !== 0) return undefined;
+  const { view, littleEndian: le } = ctx;
+  const out: number[] = [];
+  for (let o = start; o < start + length; o += size) {
+    switch (type) {
+      case 'US': out.push(view.getUint16(o, le)); break;
+      case 'SS': out.push(view.getInt16(o, le)); break;
+      case 'UL': out.push(view.getUint32(o, le)); break;
+      case 'SL': out.push(view.getInt32(o, le)); break;
+      case 'FL': out.push(view.getFloat32(o, le)); break;
+      default: out.push(view.getFloat64(o, le));
+    }
+  }
+  return out;
 }
 
 /** dcmjs's VR for an element: the dictionary's for implicit VR (with dcmjs's rules for unknown tags), else the stated one. */
@@ -124,6 +160,8 @@ function readElement(el: dicomParser.Element, ctx: Context, decoder: TextDecoder
   }
   if (el.items) throw new Fallback('items in an element that dcmjs does not read as a sequence');
   if (el.hadUndefinedLength) throw new Fallback('undefined length');
+  const quick = quickValues(vr.type, el, ctx);
+  if (quick) return { vr: vr.type, Value: quick };
   const { stream, syntax } = ctx;
   stream.offset = el.dataOffset;
   stream.decoder = decoder;
@@ -202,9 +240,11 @@ export function readDataSetLikeDcmjs(structure: dicomParser.DataSet, transferSyn
   const whole = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength;
   const ab = (whole ? bytes.buffer : bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength)) as ArrayBuffer;
   const stream = new ReadBufferStream(ab, null, { noCopy: true });
-  stream.setEndian(syntax !== EXPLICIT_BE);
+  const littleEndian = syntax !== EXPLICIT_BE;
+  stream.setEndian(littleEndian);
+  const ctx = { stream, syntax, implicit: syntax === IMPLICIT_LE, buf: Buffer.from(ab), view: new DataView(ab), littleEndian };
   try {
-    return readDataSet(structure, { stream, syntax, implicit: syntax === IMPLICIT_LE }, true);
+    return readDataSet(structure, ctx, true);
   } catch {
     // A Fallback, or a value dcmjs could not read: dcmjs parses the whole file (and reports the error).
     return undefined;
