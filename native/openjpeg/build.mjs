@@ -64,8 +64,9 @@ async function openjpegFromSource(isa) {
   // -ffp-contract=off: with FMA (x86-64-v3) GCC fuses the 9/7 wavelet's float multiply-adds, and the
   // irreversible RG3_J2KI frame then decoded 246 samples off the system library's and GDCM's
   // (2026-11-27); unfused, every sample is the same. The lossless 5/3 path is integer-only.
-  // -funroll-loops: 0.8 % fewer instructions on RG3 J2KR and 1-5 % less CPU in interleaved runs, the
-  // only build option of those profiled that helped (bench/README.md, "Pixel decode", 2026-11-27 20:00).
+  // -funroll-loops: 0.8 % fewer instructions on RG3 J2KR (callgrind), CPU level to a few % less in
+  // interleaved runs; of the build options profiled the only one not worse (bench/README.md, "Pixel
+  // decode", 2026-11-27 19:52-20:10).
   const cflags = `-O3 ${isa === 'generic' ? '' : `-march=${isa} `}-ffp-contract=off -funroll-loops ${HARDENING}`;
   const prefix = path.join(deps, `openjpeg2-${pin.version}-${isa}`);
   const stamp = { version: pin.version, files: pin.files.map((f) => f.sha256), cflags };
