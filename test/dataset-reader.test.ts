@@ -82,6 +82,10 @@ describe('metadata from dicom-parser\'s walk (dataset-reader)', () => {
       WindowCenter: ['40', '400'], WindowWidth: [350, 1500], ReferencedFrameNumber: [1, 2, 3], OtherPatientIDs: 'A\\B',
       PatientWeight: '70.', InstanceNumber: ' 7 ', NumberOfFrames: '1',
     })],
+    ['DS and IS strings dcmjs reads as null or odd numbers', synthetic({
+      PixelSpacing: ['1,5', 'abc'], ImagePositionPatient: ['+1.5E2', '-0', '1e400'], SliceThickness: ' 2.50 ', SliceLocation: '.5',
+      WindowCenter: ['', '7'], InstanceNumber: '1.5', SeriesNumber: '+007', AcquisitionNumber: '-3', ReferencedFrameNumber: ['1', ' 2', 'x'],
+    })],
     ['PN with components and several names', synthetic({
       PatientName: [{ Alphabetic: 'Yamada^Tarou', Ideographic: 'Y^T', Phonetic: 'ya^ta' }],
       ReferringPhysicianName: [{ Alphabetic: 'A^B' }, { Alphabetic: 'C^D' }],
@@ -120,7 +124,9 @@ describe('metadata from dicom-parser\'s walk (dataset-reader)', () => {
     expect(fast).toBeDefined();
     expect(fast).toEqual(reference);
     expect(Object.keys(fast as object)).toEqual(Object.keys(reference as object));
-    expect(parseInstance(bytes).metadata).toEqual({ ...(reference as object), '00083002': parseInstance(bytes).metadata['00083002'] });
+    // parseInstance keeps the metadata as JSON text (which writes -0 as 0).
+    const expected = JSON.parse(JSON.stringify({ ...(reference as object), '00083002': { vr: 'UI', Value: [transferSyntax(parseStructure(bytes))] } }));
+    expect(parseInstance(bytes).metadata).toEqual(expected);
   });
 
   // Character sets other than the default, Latin-1 and UTF-8 (and several sets) are left to dcmjs.

@@ -88,11 +88,27 @@ interface Context {
 /** Bytes per value of the numeric VRs converted here; dcmjs reads them with DataView-like getters (FL and FD through Number()). */
 const NUMBER_SIZES: Record<string, number> = { US: 2, SS: 2, UL: 4, SL: 4, FL: 4, FD: 8 };
 
+/** A DS value as dcmjs 0.52 formats it: trimmed, stripped to [0-9.+-e], a finite number or null. */
+function decimalString(v: string): number | null {
+  const r = v.trim().replace(/[^0-9.\\\-+e]/gi, '');
+  if (r === '') return null;
+  const n = Number(r);
+  return Number.isFinite(n) ? n : null;
+}
+
+/** An IS value as dcmjs 0.52 formats it: a trimmed base-10 integer as a finite number, else null. */
+function integerString(v: string): number | null {
+  const t = v.trim();
+  if (t === '' || !/^[+-]?\d+$/.test(t)) return null;
+  const n = Number(t);
+  return Number.isFinite(n) ? n : null;
+}
+
 /**
  * Values of the commonest VRs converted here as dcmjs 0.52 converts them (less per-element work than
  * vr.read), else undefined. CS: the bytes as Latin-1 code points (readAsciiString), split on
  * backslashes, each trimmed. UI: the same, each stripped of all but digits and dots (which also
- * drops dcmjs's NUL padding). US/SS/UL/SL/FL/FD: one number per value, where the length is a
+ * drops dcmjs's NUL padding). DS, IS: the same split, then dcmjs's number formatting. US/SS/UL/SL/FL/FD: one number per value, where the length is a
  * multiple of the value size (else dcmjs reads them).
  */
 function quickValues(type: string, el: dicomParser.Element, ctx: Context): unknown[] | undefined {
@@ -100,6 +116,8 @@ function quickValues(type: string, el: dicomParser.Element, ctx: Context): unkno
   const length = el.length;
   if (type === 'CS') return ctx.buf.toString('latin1', start, start + length).split('\\').map((v) => v.trim());
   if (type === 'UI') return ctx.buf.toString('latin1', start, start + length).split('\\').map((v) => v.replace(/[^0-9.]/g, ''));
+  if (type === 'DS') return ctx.buf.toString('latin1', start, start + length).split('\\').map(decimalString);
+  if (type === 'IS') return ctx.buf.toString('latin1', start, start + length).split('\\').map(integerString);
   const size = NUMBER_SIZES[type];
   if (!size || length === 0 || length % size !== 0) return undefined;
   const { view, littleEndian: le } = ctx;
