@@ -12,33 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct {
-  const uint8_t *data;
-  OPJ_UINT64 size, pos;
-} Mem;
-
-static OPJ_SIZE_T mem_read(void *dst, OPJ_SIZE_T n, void *user) {
-  Mem *m = user;
-  OPJ_UINT64 left = m->size - m->pos;
-  if (left == 0) return (OPJ_SIZE_T)-1;
-  if (n > left) n = (OPJ_SIZE_T)left;
-  memcpy(dst, m->data + m->pos, n);
-  m->pos += n;
-  return n;
-}
-static OPJ_OFF_T mem_skip(OPJ_OFF_T n, void *user) {
-  Mem *m = user;
-  if (n < 0 && (OPJ_UINT64)-n > m->pos) n = -(OPJ_OFF_T)m->pos;
-  if (n > 0 && (OPJ_UINT64)n > m->size - m->pos) n = (OPJ_OFF_T)(m->size - m->pos);
-  m->pos = (OPJ_UINT64)((OPJ_OFF_T)m->pos + n);
-  return n;
-}
-static OPJ_BOOL mem_seek(OPJ_OFF_T to, void *user) {
-  Mem *m = user;
-  if (to < 0 || (OPJ_UINT64)to > m->size) return OPJ_FALSE;
-  m->pos = (OPJ_UINT64)to;
-  return OPJ_TRUE;
-}
+#include "j2k-memstream.h"
 
 /* The addon's one-component 16-bit path (write_samples), kept out of line so it counts apart. */
 __attribute__((noinline)) static void narrow16(uint16_t *out, const OPJ_INT32 *src, size_t n) {
@@ -56,7 +30,7 @@ int main(int argc, char **argv) {
   if (!bytes || fread(bytes, 1, (size_t)len, f) != (size_t)len) return 2;
   fclose(f);
 
-  Mem mem = {bytes, (OPJ_UINT64)len, 0};
+  MemSource mem = {bytes, (size_t)len, 0};
   opj_dparameters_t params;
   opj_set_default_decoder_parameters(&params);
   opj_codec_t *codec = opj_create_decompress(bytes[0] == 0xff ? OPJ_CODEC_J2K : OPJ_CODEC_JP2);

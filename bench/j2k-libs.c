@@ -29,6 +29,8 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
+
+#include "j2k-memstream.h"
 #ifdef HAVE_GROK
 #include <grok.h>
 #endif
@@ -55,36 +57,6 @@ static int compare(const int32_t *data, uint32_t w, uint32_t h, uint32_t stride)
     if (memcmp(data + (size_t)y * stride, reference + (size_t)y * w, w * sizeof(int32_t)) != 0) return 0;
   }
   return 1;
-}
-
-typedef struct {
-  const uint8_t *data;
-  size_t size, pos;
-} Source;
-
-static OPJ_SIZE_T source_read(void *dst, OPJ_SIZE_T n, void *user) {
-  Source *s = user;
-  size_t left = s->size - s->pos;
-  if (left == 0) return (OPJ_SIZE_T)-1;
-  if (n > left) n = left;
-  memcpy(dst, s->data + s->pos, n);
-  s->pos += n;
-  return n;
-}
-
-static OPJ_OFF_T source_skip(OPJ_OFF_T n, void *user) {
-  Source *s = user;
-  if (n > (OPJ_OFF_T)(s->size - s->pos)) n = (OPJ_OFF_T)(s->size - s->pos);
-  if (n < -(OPJ_OFF_T)s->pos) n = -(OPJ_OFF_T)s->pos;
-  s->pos += n;
-  return n;
-}
-
-static OPJ_BOOL source_seek(OPJ_OFF_T to, void *user) {
-  Source *s = user;
-  if (to < 0 || (size_t)to > s->size) return OPJ_FALSE;
-  s->pos = (size_t)to;
-  return OPJ_TRUE;
 }
 
 /* The OpenJPEG calls the decode makes, from one dlopen()ed build. */
@@ -147,7 +119,7 @@ static void load_openjpeg(OpenJpeg *o, const char *path) {
 /* As native/openjpeg/carpus_openjpeg.c decodes: strict mode, whole image, one call. Returns 1 when
  * the samples equal the reference (or become it). */
 static int decode_openjpeg(const OpenJpeg *o, const uint8_t *buf, size_t len) {
-  Source src = {buf, len, 0};
+  MemSource src = {buf, len, 0};
   opj_dparameters_t params;
   o->set_default_decoder_parameters(&params);
   opj_codec_t *codec = o->create_decompress(OPJ_CODEC_J2K);
@@ -155,9 +127,9 @@ static int decode_openjpeg(const OpenJpeg *o, const uint8_t *buf, size_t len) {
   opj_image_t *image = NULL;
   o->stream_set_user_data(stream, &src, NULL);
   o->stream_set_user_data_length(stream, len);
-  o->stream_set_read_function(stream, source_read);
-  o->stream_set_skip_function(stream, source_skip);
-  o->stream_set_seek_function(stream, source_seek);
+  o->stream_set_read_function(stream, mem_read);
+  o->stream_set_skip_function(stream, mem_skip);
+  o->stream_set_seek_function(stream, mem_seek);
   if (!o->setup_decoder(codec, &params) || !o->decoder_set_strict_mode(codec, OPJ_TRUE) || !o->read_header(stream, codec, &image) ||
       !o->decode(codec, stream, image) || !o->end_decompress(codec, stream)) {
     fprintf(stderr, "OpenJPEG failed\n");
