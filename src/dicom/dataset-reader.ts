@@ -66,6 +66,21 @@ const DEFAULT_DECODER = 'latin1';
 
 class Fallback extends Error {}
 
+/** The bytes as an ArrayBuffer (what dcmjs reads): the view's own buffer when it spans all of it (readFile, Buffer.concat of a large part), else a copy. */
+export function ownArrayBuffer(bytes: Uint8Array): ArrayBuffer {
+  const whole = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength;
+  return (whole ? bytes.buffer : bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength)) as ArrayBuffer;
+}
+
+/**
+ * Pixel Data's VR as dcmjs gives it, where it is OB or OW (the only VRs whose value the metadata
+ * replaces by a BulkDataURI without reading it): for implicit VR the dictionary's, OW (PS3.5 A.1).
+ */
+export function pixelDataVR(el: dicomParser.Element, implicit: boolean): 'OB' | 'OW' | undefined {
+  const vr = implicit ? 'OW' : el.vr;
+  return vr === 'OB' || vr === 'OW' ? vr : undefined;
+}
+
 /** "(GGGG,EEEE)", the key of dcmjs's dictionary. */
 function punctuated(tag: string): string {
   return `(${tag.slice(1, 5).toUpperCase()},${tag.slice(5).toUpperCase()})`;
@@ -216,8 +231,8 @@ function readDataSet(ds: dicomParser.DataSet, ctx: Context, topLevel: boolean): 
     const key = tag.slice(1).toUpperCase();
     if (topLevel && tag === 'x7fe00010' && (el.length > 0 || el.hadUndefinedLength)) {
       // Only its VR goes into the metadata (BulkDataURI): dcmjs need not read the pixel data.
-      const vr = ctx.implicit ? 'OW' : el.vr;
-      if (vr !== 'OB' && vr !== 'OW') throw new Fallback('Pixel Data not OB or OW');
+      const vr = pixelDataVR(el, ctx.implicit);
+      if (!vr) throw new Fallback('Pixel Data not OB or OW');
       dict[key] = { vr, Value: [new ArrayBuffer(0)] };
       continue;
     }
@@ -257,8 +272,7 @@ export function readDataSetLikeDcmjs(structure: dicomParser.DataSet, transferSyn
     const el = structure.elements[tag]!;
     if (tag.startsWith('x0002') ? el.dataOffset + el.length > metaEnd : el.dataOffset < metaEnd) return undefined;
   }
-  const whole = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength;
-  const ab = (whole ? bytes.buffer : bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength)) as ArrayBuffer;
+  const ab = ownArrayBuffer(bytes);
   const stream = new ReadBufferStream(ab, null, { noCopy: true });
   const littleEndian = syntax !== EXPLICIT_BE;
   stream.setEndian(littleEndian);

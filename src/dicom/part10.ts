@@ -4,7 +4,7 @@ import dcmjs from 'dcmjs';
 import './dictionary.ts';
 import { T } from './dictionary.ts';
 import { toDicomJson, str, int, type DicomJson } from './json.ts';
-import { readDataSetLikeDcmjs } from './dataset-reader.ts';
+import { ownArrayBuffer, pixelDataVR, readDataSetLikeDcmjs } from './dataset-reader.ts';
 
 /** Why a part could not be taken; maps to a STOW-RS FailureReason. */
 export class DicomParseError extends Error {
@@ -108,9 +108,8 @@ function pixelDataToSkip(structure: dicomParser.DataSet, transferSyntaxUID: stri
   if (transferSyntaxUID === DEFLATED_TS) return undefined;
   const el = structure.elements.x7fe00010;
   if (!el || !(el.length > 0 || el.hadUndefinedLength)) return undefined;
-  // Implicit VR: dcmjs takes the dictionary's VR, OW (PS3.5 A.1: OW for implicit VR Pixel Data).
-  const vr = transferSyntaxUID === IMPLICIT_TS ? 'OW' : el.vr;
-  if (vr !== 'OB' && vr !== 'OW') return undefined;
+  const vr = pixelDataVR(el, transferSyntaxUID === IMPLICIT_TS);
+  if (!vr) return undefined;
   const json = { vr, BulkDataURI: 'bulkdata/7FE00010' };
   for (const tag in structure.elements) {
     // dicom-parser's length of an undefined-length element runs to the end of its Sequence Delimitation Item.
@@ -145,9 +144,7 @@ export function dcmjsMetadata(bytes: Uint8Array, structure: dicomParser.DataSet,
   let parsed: { meta: unknown; dict: import('dcmjs').DcmjsDict };
   let trailing: DicomJson | undefined;
   try {
-    // dcmjs takes an ArrayBuffer; a Buffer that owns its whole one (readFile, Buffer.concat of a large part) needs no copy.
-    const whole = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength;
-    const ab = (whole ? bytes.buffer : bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength)) as ArrayBuffer;
+    const ab = ownArrayBuffer(bytes);
     // noCopy: binary values (pixel data) stay views of `ab` instead of copies; only their length is
     // used here (BulkDataURI). Measured on a 530 KB CT: 35 % less parse time and less garbage.
     parsed = dcmjs.data.DicomMessage.readFile(ab, pixelData ? { noCopy: true, untilTag: '7FE00010', includeUntilTagValue: false } : { noCopy: true });
