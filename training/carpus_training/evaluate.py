@@ -1,7 +1,10 @@
 """Validation metrics of a RidgeNet checkpoint on the fixed val split (true sex and sex unknown).
 
     /usr/bin/python3 -m carpus_training.evaluate --ckpt runs/ridge1/best.pt --out runs/ridge1/eval.json \
-        [--curve results/ridgenet_curve.png]
+        [--curve results/ridgenet_curve.png] [--tta hflip]
+
+--tta hflip: the metrics of the test-time flip the exported graph computes with `export --tta hflip`
+(mean of the age of the image and of its mirror image); the JSON records it, and export checks it.
 """
 from __future__ import annotations
 
@@ -14,7 +17,7 @@ import torch
 
 from .build_cache import CACHE
 from .data import label_arrays
-from .ridgenet import load_ridgenet
+from .ridgenet import TTA_CHOICES, load_ridgenet, with_tta
 from .train_ridgenet import metrics, predict
 
 
@@ -46,6 +49,8 @@ def main(argv=None):
     ap.add_argument("--curve")
     ap.add_argument("--curve-log", action="append", help="logs to plot, in order (default: the checkpoint's run)")
     ap.add_argument("--cache", help="inputs to evaluate (default: the training cache of the config)")
+    ap.add_argument("--tta", choices=TTA_CHOICES, default="none",
+                    help="test-time augmentation, as export --tta computes it in the graph (default none)")
     a = ap.parse_args(argv)
     torch.set_num_threads(2)
     m, ck = load_ridgenet(a.ckpt)
@@ -55,9 +60,11 @@ def main(argv=None):
     X = np.load(a.cache or cfg.get("cache") or os.path.join(
         CACHE, f"ridge_in{cfg['size']}_{'seg' if cfg['segmented'] else 'noseg'}.npy"), mmap_mode="r")
     xv = np.asarray(X[va])
-    pv = predict(m, xv, male[va].astype(np.float32))
-    pu = predict(m, xv, np.full(len(va), 0.5, np.float32))
-    res = {"split": "val", "n": int(len(va)), "epoch": int(ck["epoch"]), "inputs": os.path.basename(a.cache or cfg.get("cache") or "default"), "sex_given": metrics(pv, age[va], male[va]),
+    net = with_tta(m, a.tta)
+    pv = predict(net, xv, male[va].astype(np.float32))
+    pu = predict(net, xv, np.full(len(va), 0.5, np.float32))
+    res = {"split": "val", "n": int(len(va)), "epoch": int(ck["epoch"]), "inputs": os.path.basename(a.cache or cfg.get("cache") or "default"),
+           **({"test_time_augmentation": a.tta} if a.tta != "none" else {}), "sex_given": metrics(pv, age[va], male[va]),
            "sex_unknown_0.5": metrics(pu, age[va], male[va])}
     with open(a.out, "w") as f:
         json.dump(res, f, indent=1)

@@ -2,6 +2,11 @@
 
     /usr/bin/python3 -m carpus_training.export segmenter --ckpt runs/seg1/best.pt --version 1.0.0 --metrics runs/seg_eval.json
     /usr/bin/python3 -m carpus_training.export ridgenet  --ckpt runs/ridge1/best.pt --version 1.0.0 --metrics runs/ridge_eval.json
+
+ridgenet --tta hflip (default none, so older exports reproduce): the graph runs the network on the image
+and on its mirror image and outputs the mean age, features concat(A, flipW(A')) [N, 2C, h, w] and the
+exact gradient of the mean age with respect to them (ridgenet.HFlipTTA). --metrics must then come from
+`evaluate --tta hflip`; the parity fixtures' gradients are PyTorch autograd's of the mean age.
 """
 from __future__ import annotations
 
@@ -16,7 +21,7 @@ import torch
 from . import preprocess as P
 from .build_ridge_cache import load_segmenter
 from .data import DATA, REPO, load_u8
-from .ridgenet import RidgeNet
+from .ridgenet import TTA_CHOICES, RidgeNet, with_tta
 
 MODELS = os.environ.get("CARPUS_MODELS", os.path.join(REPO, "models"))
 PARITY_IMAGES = ["1377.png", "1380.png", "1418.png"]  # from ../shared/data/rsna-fullres-sample/images
@@ -63,6 +68,30 @@ class _RidgeExport(torch.nn.Module):
 
     def forward(self, image, sex):
         return self.m(image, sex, with_gradcam=True)
+
+
+def autograd_check(m, x, sex, age, feat, grad):
+    """PyTorch autograd of the flip-averaged age vs the closed-form outputs (age, features, gradient).
+
+    Returns (autograd's d age / d features in the graph's layout, Grad-CAM from it, worst errors).
+    """
+    a1 = m.backbone(x).detach().requires_grad_(True)
+    a2 = m.backbone(torch.flip(x, [3])).detach().requires_grad_(True)
+    mean_age = 0.5 * (m.head(a1, sex) + m.head(a2, sex))
+    g1, g2 = torch.autograd.grad(mean_age.sum(), [a1, a2])
+    with torch.no_grad():
+        want_feat = torch.cat([a1, torch.flip(a2, [3])], 1)
+        want_grad = torch.cat([g1, torch.flip(g2, [3])], 1)
+        # Grad-CAM of the mean age from the two passes' own maps (the mirrored one's CAM flipped back)
+        cam1 = (g1.mean(dim=(2, 3), keepdim=True) * a1).sum(1)
+        cam2 = torch.flip((g2.mean(dim=(2, 3), keepdim=True) * a2).sum(1), [2])
+        cam = torch.relu(cam1 + cam2)
+        errs = {"bone_age_months": float((mean_age - age).abs().max()),
+                "features": float(((want_feat - feat).abs() / (1 + want_feat.abs())).max()),
+                "d_bone_age_d_features": float(((want_grad - grad).abs() / (1e-2 + want_grad.abs())).max()),
+                "gradient_not_constant_over_positions": float(
+                    (want_grad - want_grad[:, :, :1, :1]).abs().max() / want_grad.abs().max())}
+    return want_grad, cam, errs
 
 
 def export_segmenter(a):
@@ -143,7 +172,8 @@ def export_ridgenet(a):
     size = int(cfg["size"])
     os.makedirs(os.path.join(out, "parity"), exist_ok=True)
     onnx_path = os.path.join(out, "model.onnx")
-    wrap = _RidgeExport(m).eval()
+    net = with_tta(m, a.tta)
+    wrap = _RidgeExport(net).eval()
     x = torch.zeros(1, 1, size, size)
     s = torch.full((1, 1), 0.5)
     torch.onnx.export(wrap, (x, s), onnx_path, input_names=["image", "sex"],
@@ -155,6 +185,7 @@ def export_ridgenet(a):
         _, feat, _ = wrap(x, s)
     fh, fw = int(feat.shape[2]), int(feat.shape[3])
     fixtures = []
+    worst = {}
     for name, path, img01 in parity_inputs():
         stem = os.path.splitext(name)[0]
         with torch.no_grad():
@@ -166,13 +197,31 @@ def export_ridgenet(a):
             with torch.no_grad():
                 age, feat, grad = wrap(torch.from_numpy(xin), torch.tensor([[sv]]))
             case = {"sex": sv, "bone_age_months": float(age[0, 0])}
+            if a.tta == "hflip":
+                # the fixtures' gradients and Grad-CAM are autograd's, not the graph's closed form
+                grad, cam, errs = autograd_check(m, torch.from_numpy(xin), torch.tensor([[sv]]), age, feat, grad)
+                for k, v in errs.items():
+                    worst[k] = max(worst.get(k, 0.0), v)
             if sex_name == "unknown":
                 case["features"] = write_f32(os.path.join(out, "parity", f"{stem}.features.f32"), feat.numpy())
                 case["d_bone_age_d_features_per_channel"] = write_f32(
                     os.path.join(out, "parity", f"{stem}.grad_channel.f32"), grad.numpy()[:, :, 0, 0])
+                if a.tta == "hflip":
+                    case["gradcam"] = write_f32(os.path.join(out, "parity", f"{stem}.gradcam.f32"), cam.numpy())
             entry["cases"].append(case)
         fixtures.append(entry)
+    if a.tta == "hflip":
+        print("closed form vs autograd of the mean age (worst over the parity cases):", worst)
+        # months: 1e-3 as the runtime tests (float32 at 200 months is 1.5e-5); relative 1e-4 for the tensors
+        if worst["bone_age_months"] > 1e-3 or max(v for k, v in worst.items() if k != "bone_age_months") > 1e-4:
+            raise SystemExit(f"the graph's Grad-CAM tensors are not the exact gradients of the mean age: {worst}")
     metrics = json.load(open(a.metrics)) if a.metrics else None
+    if metrics is not None and metrics.get("test_time_augmentation", "none") != a.tta:
+        raise SystemExit(f"{a.metrics} was evaluated with test-time augmentation "
+                         f"{metrics.get('test_time_augmentation', 'none')}, the export is --tta {a.tta}: "
+                         "run evaluate with the same --tta")
+    c_out = net.channels
+    flip = a.tta == "hflip"
     card = {
         "name": a.name or "ridgenet",
         "version": a.version,
@@ -190,10 +239,25 @@ def export_ridgenet(a):
             }.get(cfg["backbone"], ""),
             "head": f"GAP -> concat[features({m.channels}), sex] -> dense({cfg['dense']}, ReLU) -> "
                     f"dropout({cfg['dropout']}) -> ridge linear(1) with L2 lambda={cfg['ridge_lambda']} -> "
-                    f"* {float(m.age_std):.4f} + {float(m.age_mean):.4f} (months)",
+                    f"* {float(m.age_std):.4f} + {float(m.age_mean):.4f} (months)"
+                    + ("; run twice, on the image and on its mirror image (flipped along W), as one batch of "
+                       "2N; bone_age_months = mean of the two" if flip else ""),
             "parameters": int(sum(p.numel() for p in m.parameters())),
             "onnx_opset": OPSET,
         },
+        **({"test_time_augmentation": {
+            "type": "hflip",
+            "passes": 2,
+            "description": "the network runs on the image and on the image flipped along W (left-right mirror); "
+                           "bone_age_months is the mean of the two ages. features = concat(A, flipW(A')) "
+                           f"along channels ({m.channels} + {m.channels}; A' = the mirrored pass's maps, flipped "
+                           "back to the input's orientation) and d_bone_age_d_features the exact gradient of "
+                           "the mean age with respect to them (0.5 x each pass's gradient, the mirrored one "
+                           "flipped back likewise), so the Grad-CAM recipe over all channels is the Grad-CAM "
+                           "of the mean age; flipW(A') lines up with A to within the backbone's stride "
+                           "(stride-2 convolutions sample the two orientations one pixel apart)",
+            "metrics": "computed through the same averaging (training/carpus_training/evaluate.py --tta hflip)",
+        }} if flip else {}),
         "inputs": [
             {"name": "image", "shape": ["N", 1, size, size], "dtype": "float32", "layout": "NCHW",
              "channels": 1, "values": "background-removed, square-cropped hand in [0,1], bone bright, background 0",
@@ -208,12 +272,15 @@ def export_ridgenet(a):
         ],
         "outputs": [
             {"name": "bone_age_months", "shape": ["N", 1], "dtype": "float32", "units": "months"},
-            {"name": "features", "shape": ["N", m.channels, fh, fw], "dtype": "float32",
+            {"name": "features", "shape": ["N", c_out, fh, fw], "dtype": "float32",
              "units": "last convolutional feature maps A (after the backbone's final activation), "
-                      f"stride {size // fh} w.r.t. the input"},
-            {"name": "d_bone_age_d_features", "shape": ["N", m.channels, fh, fw], "dtype": "float32",
+                      f"stride {size // fh} w.r.t. the input"
+                      + (f"; channels 0-{m.channels - 1}: the image's pass, {m.channels}-{c_out - 1}: the "
+                         "mirrored pass's maps flipped back along W" if flip else "")},
+            {"name": "d_bone_age_d_features", "shape": ["N", c_out, fh, fw], "dtype": "float32",
              "units": "months per unit of A: exact gradient d bone_age_months / d A (dropout off, ReLU'(0)=0); "
-                      "constant over positions because the head starts with global average pooling"},
+                      "constant over positions because the head starts with global average pooling"
+                      + ("; of the mean age, so each pass's gradient is halved" if flip else "")},
         ],
         "gradcam": {
             "feature_tensor": "features", "gradient_tensor": "d_bone_age_d_features",
@@ -229,7 +296,11 @@ def export_ridgenet(a):
                                          "grid": ck["refit"]}} if ck.get("refit") else {})},
         "data": LICENCE,
         "metrics": metrics,
-        "parity": {"dir": "parity", "tolerance": 1e-4, "fixtures": fixtures},
+        "parity": {"dir": "parity", "tolerance": 1e-4, "fixtures": fixtures,
+                   **({"autograd": "fixtures' d_bone_age_d_features_per_channel and gradcam (ReLU of the two "
+                                   "passes' Grad-CAM sums, the mirrored one flipped back) are from PyTorch "
+                                   "autograd of the mean age; worst difference from the closed form on these cases",
+                       "autograd_vs_closed_form": worst} if flip else {})},
         "onnx_sha256": sha256(onnx_path),
         "onnx_bytes": os.path.getsize(onnx_path),
     }
@@ -248,6 +319,9 @@ def main(argv=None):
     ap.add_argument("--name", help="model name (default: hand-segmenter / ridgenet)")
     ap.add_argument("--metrics")
     ap.add_argument("--initialised-from", help="text for the card: the run whose weights started this one (--init)")
+    ap.add_argument("--tta", choices=TTA_CHOICES, default="none",
+                    help="ridgenet: test-time augmentation inside the graph (hflip: mean of the image and its "
+                         "mirror image; the card's metrics must come from evaluate --tta hflip)")
     a = ap.parse_args(argv)
     torch.set_num_threads(2)
     (export_segmenter if a.which == "segmenter" else export_ridgenet)(a)

@@ -15,6 +15,10 @@ model.json under `feature_stats`; the runtime checks that hash like the ONNX's.
 
 The checkpoint must be the one the ONNX was exported from: its features on the card's parity
 inputs are compared with the parity fixtures before anything is written.
+
+The features are those the exported graph outputs: for a card with `test_time_augmentation` hflip
+(export --tta hflip) that is concat(A, flipW(A')), 2C channels, so the pooled feature is
+[GAP(A), GAP(A')] and the statistics are fitted on 2C dimensions (read from the card, no flag).
 """
 from __future__ import annotations
 
@@ -29,19 +33,28 @@ import torch
 from sklearn.covariance import LedoitWolf
 
 from .data import load_labels
-from .ridgenet import load_ridgenet
+from .ridgenet import graph_features, load_ridgenet
 
 FORMAT = "carpus-feature-stats/1"
 
 
-def pooled_features(model, x, bs=64):
-    """GAP of the backbone's last feature maps, [N, C] float64 (as the runtime averages `features`)."""
+def pooled_features(model, x, bs=64, tta="none"):
+    """GAP of the graph's `features` output, [N, C] float64 (as the runtime averages `features`);
+    tta "hflip-only": the mirrored pass's half alone (the plain half is cached separately)."""
     out = []
     with torch.no_grad():
         for i in range(0, len(x), bs):
             xb = torch.from_numpy(np.asarray(x[i:i + bs], dtype=np.float32))[:, None]
-            out.append(model.backbone(xb).mean(dim=(2, 3)).double().numpy())
+            if tta == "hflip-only":
+                f = model.backbone(torch.flip(xb, [3]))
+            else:
+                f = graph_features(model, xb, tta)
+            out.append(f.mean(dim=(2, 3)).double().numpy())
     return np.concatenate(out)
+
+
+def card_tta(card):
+    return (card.get("test_time_augmentation") or {}).get("type", "none")
 
 
 def mahalanobis(f, mean, precision):
@@ -66,8 +79,9 @@ def check_parity(model, model_dir, card):
             d = os.path.join(model_dir, par["dir"])
             x = np.fromfile(os.path.join(d, fx["input"]["file"]), "<f4").reshape(fx["input"]["shape"])
             want = np.fromfile(os.path.join(d, feat["file"]), "<f4").reshape(feat["shape"])
-            with torch.no_grad():
-                got = model.backbone(torch.from_numpy(x)).numpy()
+            got = graph_features(model, torch.from_numpy(x), card_tta(card)).numpy()
+            if got.shape != want.shape:
+                raise SystemExit(f"features of {fx['input']['file']}: checkpoint {got.shape}, fixture {want.shape}")
             err = float(np.abs(got - want).max())
             if err > max(par.get("tolerance", 1e-4), 1e-3):
                 raise SystemExit(f"checkpoint does not match {card['name']} {card['version']}: features of "
@@ -114,17 +128,29 @@ def main(argv=None):
             raise SystemExit(f"{name}: {blank} of ~200 sampled {'train' if idx is tr else 'val'} rows are blank: "
                              "this cache was not built for that split")
     # Pooled features are kept in runs/ (keyed by checkpoint and caches): another --percentile is instant.
+    # With hflip, the mirrored pass's half is kept in its own file and the plain half reused.
     key = hashlib.sha256(open(a.ckpt, "rb").read()).hexdigest()[:16]
-    saved = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "runs", "feature_stats",
-                         f"{key}-{os.path.basename(a.cache)}-{os.path.basename(a.val_cache or a.cache)}.npz")
-    if os.path.exists(saved):
-        z = np.load(saved)
-        ftr, fva = z["train"], z["val"]
-    else:
-        ftr = pooled_features(m, X[tr])
-        fva = pooled_features(m, np.asarray(Xv[va]))
+    tta = card_tta(card)
+
+    def cached(part):
+        saved = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "runs", "feature_stats",
+                             f"{key}-{os.path.basename(a.cache)}-{os.path.basename(a.val_cache or a.cache)}"
+                             f"{'' if part == 'none' else '-' + part}.npz")
+        if os.path.exists(saved):
+            z = np.load(saved)
+            return z["train"], z["val"]
+        ftr = pooled_features(m, X[tr], tta=part)
+        fva = pooled_features(m, np.asarray(Xv[va]), tta=part)
         os.makedirs(os.path.dirname(saved), exist_ok=True)
         np.savez(saved, train=ftr, val=fva)
+        return ftr, fva
+
+    ftr, fva = cached("none")
+    if tta == "hflip":
+        ftr2, fva2 = cached("hflip-only")
+        ftr, fva = np.concatenate([ftr, ftr2], 1), np.concatenate([fva, fva2], 1)
+    elif tta != "none":
+        raise SystemExit(f"test-time augmentation {tta!r} of the card is not known here")
     lw = LedoitWolf().fit(ftr)
     mean = f32(lw.location_)
     precision = f32(lw.precision_)
@@ -136,7 +162,9 @@ def main(argv=None):
     stats = {
         "format": FORMAT,
         "model": {"name": card["name"], "version": card["version"], "onnx_sha256": card["onnx_sha256"]},
-        "feature": "mean over the grid of the `features` output (global average pooling), per channel",
+        "feature": "mean over the grid of the `features` output (global average pooling), per channel"
+                   + (f" (hflip: channels 0-{c // 2 - 1} the image's pass, {c // 2}-{c - 1} the mirrored pass's)"
+                      if tta == "hflip" else ""),
         "score": "Mahalanobis distance sqrt((f - mean)^T precision (f - mean)), float64",
         "channels": c,
         "mean": [float(v) for v in mean],

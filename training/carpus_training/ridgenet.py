@@ -67,6 +67,10 @@ class RidgeNet(nn.Module):
 
     def forward(self, x, sex, with_gradcam=False):
         a = self.backbone(x)                         # [N, C, h, w]
+        return self.head(a, sex, with_gradcam)
+
+    def head(self, a, sex, with_gradcam=False):
+        """Everything after the backbone: age (and, with_gradcam, A and d age / d A) from the maps A."""
         g = a.mean(dim=(2, 3))                       # GAP
         z = self.fc1(torch.cat([g, sex], 1))         # [N, 1024]
         h = self.drop(F.relu(z))
@@ -82,6 +86,59 @@ class RidgeNet(nn.Module):
 
     def ridge_penalty(self):
         return (self.ridge.weight ** 2).sum()
+
+
+TTA_CHOICES = ("none", "hflip")
+
+
+class HFlipTTA(nn.Module):
+    """Test-time flip: the network on the image and on its mirror image (flipped along W), age = mean.
+
+    with_gradcam: features = concat(A, flipW(A')) along channels ([N, 2C, h, w]; A' = the mirrored
+    pass's maps, flipped back to the input's orientation) and the exact gradient of the mean age with
+    respect to them (0.5 x each pass's gradient, the mirrored one flipped back likewise). Grad-CAM's
+    recipe over the 2C channels (alpha_k = spatial mean of the gradient, ReLU(sum_k alpha_k A_k)) is
+    then the Grad-CAM of the averaged age. Both passes run as one batch of 2N (eval-mode BatchNorm
+    is per sample, so the rows do not interact).
+    """
+
+    def __init__(self, m: RidgeNet):
+        super().__init__()
+        self.m = m
+        self.channels = 2 * m.channels
+
+    def forward(self, x, sex, with_gradcam=False):
+        n = x.shape[0]
+        xx = torch.cat([x, torch.flip(x, [3])], 0)
+        ss = torch.cat([sex, sex], 0)
+        if not with_gradcam:
+            age2 = self.m(xx, ss)
+            return 0.5 * (age2[:n] + age2[n:])
+        age2, a2, g2 = self.m(xx, ss, with_gradcam=True)
+        age = 0.5 * (age2[:n] + age2[n:])
+        feats = torch.cat([a2[:n], torch.flip(a2[n:], [3])], 1)
+        grad = torch.cat([0.5 * g2[:n], torch.flip(0.5 * g2[n:], [3])], 1)
+        return age, feats, grad
+
+
+def with_tta(m: RidgeNet, tta: str):
+    """The model as the exported graph computes it: plain, or wrapped in a test-time augmentation."""
+    if tta == "none":
+        return m
+    if tta == "hflip":
+        return HFlipTTA(m).eval()
+    raise ValueError(f"unknown test-time augmentation {tta!r} (choices: {', '.join(TTA_CHOICES)})")
+
+
+def graph_features(m: RidgeNet, x, tta: str):
+    """The exported graph's `features` output for inputs x [N, 1, H, W] (no gradient)."""
+    with torch.no_grad():
+        a = m.backbone(x)
+        if tta == "none":
+            return a
+        if tta == "hflip":
+            return torch.cat([a, torch.flip(m.backbone(torch.flip(x, [3])), [3])], 1)
+    raise ValueError(f"unknown test-time augmentation {tta!r}")
 
 
 def load_ridgenet(path):
