@@ -1,10 +1,13 @@
 // Model cards (models/<name>/<version>/model.json): SHA-256 and size of each .onnx, parity fixture
 // files present with the declared shapes, and (when onnxruntime-node is installed) the ONNX graphs
-// reproduce the PyTorch outputs stored in the fixtures. CI never retrains.
+// reproduce the PyTorch outputs stored in the fixtures. CI never retrains. A RidgeNet card with
+// test-time flip (1.5.1 on) also stores PyTorch autograd's Grad-CAM of the averaged age: the runtime's
+// gradCam over the graph's 2C channels must give it.
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { gradCam } from '../src/inference/preprocess.ts';
 
 const MODELS = join(import.meta.dirname, '..', 'models');
 
@@ -56,7 +59,7 @@ function arrayRefs(x: unknown): ArrayRef[] {
 }
 
 // Minimal view of onnxruntime-node (an optional dependency here; imported by name at run time).
-interface OrtTensor { data: unknown }
+interface OrtTensor { data: unknown; dims: readonly number[] }
 interface OrtSession { run(feeds: Record<string, OrtTensor>): Promise<Record<string, OrtTensor>> }
 interface Ort {
   InferenceSession: { create(path: string, opts: object): Promise<OrtSession> };
@@ -103,6 +106,9 @@ describe('model cards', () => {
         expect(stats.mean.length).toBe(stats.channels);
         expect(stats.precision.length).toBe(stats.channels ** 2);
         expect(stats.threshold).toBeGreaterThan(0);
+        // the content check pools the `features` output: one statistic per declared channel
+        const featOut = (card as unknown as { outputs: { name: string; shape: (number | string)[] }[] }).outputs.find((o) => o.name === 'features');
+        expect(stats.channels).toBe(featOut!.shape[1]);
       });
 
       it('parity fixture files exist with the declared shapes', () => {
@@ -120,6 +126,7 @@ describe('model cards', () => {
           logSeverityLevel: 3,
         });
         const pdir = join(dir, card.parity.dir);
+        let camChecks = 0;
         for (const fx of card.parity.fixtures) {
           const input = fx.input as ArrayRef;
           const x = new ort.Tensor('float32', readF32(pdir, input), input.shape);
@@ -136,6 +143,10 @@ describe('model cards', () => {
               if (c.features) {
                 const f = out.features!.data as Float32Array;
                 const fr = readF32(pdir, c.features as ArrayRef);
+                // the graph's feature layout is the card's (2C channels with test-time flip)
+                const declared = (card as unknown as { outputs: { name: string; shape: (number | string)[] }[] }).outputs.find((o) => o.name === 'features')!.shape;
+                expect(out.features!.dims.slice(1)).toEqual(declared.slice(1));
+                expect(out.d_bone_age_d_features!.dims).toEqual(out.features!.dims);
                 expect(f.length).toBe(fr.length);
                 let worst = 0;
                 for (let i = 0; i < fr.length; i++) worst = Math.max(worst, Math.abs(f[i]! - fr[i]!) / (1 + Math.abs(fr[i]!)));
@@ -150,10 +161,25 @@ describe('model cards', () => {
                   }
                 }
                 expect(worstG).toBeLessThan(card.parity.tolerance);
+                if (c.gradcam) {
+                  const [, ch, fh, fw] = out.features!.dims as number[];
+                  const cam = gradCam(f, g, ch!, fh!, fw!);
+                  const ref = readF32(pdir, c.gradcam as ArrayRef);
+                  expect(cam.length).toBe(ref.length);
+                  // a CAM that is 0 everywhere (every position's weighted sum negative, e.g. 1418.png) must stay 0
+                  const scale = Math.max(...ref);
+                  if (scale === 0) expect(Math.max(...cam)).toBe(0);
+                  else {
+                    expect(maxAbsDiff(cam, ref) / scale).toBeLessThan(card.parity.tolerance);
+                    camChecks++;
+                  }
+                }
               }
             }
           }
         }
+        const tta = (card as unknown as { test_time_augmentation?: { type: string } }).test_time_augmentation;
+        if (tta?.type === 'hflip') expect(camChecks, 'a test-time-flip card stores non-zero autograd Grad-CAM fixtures').toBeGreaterThan(0);
       });
     });
   }
