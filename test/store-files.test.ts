@@ -71,8 +71,49 @@ describe('FileStore temporary files', () => {
     expect(await fsp.readdir(again.objectsDir)).toHaveLength(256);
   });
 
+  it('writes a small body (held until its end, written at once) byte for byte, also one of several chunks or none', async () => {
+    for (const chunks of [[randomBytes(2156)], chunksOf(200_000), [Buffer.alloc(0)], []]) {
+      const whole = Buffer.concat(chunks);
+      const temp = await store.writeTemp(stream(chunks), 2 ** 30, 2 ** 20);
+      expect(temp.size).toBe(whole.length);
+      expect(temp.sha256).toBe(createHash('sha256').update(whole).digest('hex'));
+      expect(temp.bytes?.equals(whole)).toBe(true);
+      await temp.durable;
+      expect((await fsp.readFile(temp.path)).equals(whole)).toBe(true);
+      const dirs = new Set<string>();
+      const rel = await store.place(temp, dirs);
+      await store.syncDirs(dirs);
+      expect((await fsp.readFile(store.absolute(rel))).equals(whole)).toBe(true);
+    }
+    expect(await fsp.readdir(store.tmpDir)).toEqual([]);
+  });
+
+  it('streams a body that grows past the small size to a file, in order', async () => {
+    const chunks = [...chunksOf(250 * 1024), ...chunksOf(300 * 1024)]; // crosses 256 KiB mid-stream
+    const whole = Buffer.concat(chunks);
+    const temp = await store.writeTemp(stream(chunks), 2 ** 30, 0);
+    await temp.durable;
+    expect(temp.bytes).toBeUndefined();
+    expect(temp.sha256).toBe(createHash('sha256').update(whole).digest('hex'));
+    expect((await fsp.readFile(temp.path)).equals(whole)).toBe(true);
+    await store.discard(temp);
+    expect(await fsp.readdir(store.tmpDir)).toEqual([]);
+  });
+
+  it('leaves no file for a small body over the maximum or a body stream that fails', async () => {
+    await expect(store.writeTemp(stream(chunksOf(5000)), 4000)).rejects.toBeInstanceOf(TooLargeError);
+    async function* broken(): AsyncGenerator<Buffer> {
+      yield randomBytes(1000);
+      throw new Error('connection reset');
+    }
+    await expect(store.writeTemp(broken(), 2 ** 30, 2 ** 20)).rejects.toThrow('connection reset');
+    expect(await fsp.readdir(store.tmpDir)).toEqual([]);
+  });
+
   it('removes the temporary file of a body over the maximum', async () => {
     await expect(store.writeTemp(stream(chunksOf(2 ** 20)), 100_000)).rejects.toBeInstanceOf(TooLargeError);
+    // Over the maximum after the file was opened (past the small size): the file is removed too.
+    await expect(store.writeTemp(stream(chunksOf(2 ** 20)), 512 * 1024)).rejects.toBeInstanceOf(TooLargeError);
     expect(await fsp.readdir(store.tmpDir)).toEqual([]);
   });
 });

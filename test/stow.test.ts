@@ -8,6 +8,8 @@ import { startTestNode, stow, multipartBody, DICOM_DIR, type TestNode } from './
 import { parseInstance } from '../src/dicom/part10.ts';
 
 const CT = path.join(DICOM_DIR, 'ts-matrix-ct/CTImage.dcm_LittleEndianExplicitTransferSyntax_1.2.840.10008.1.2.1.dcm');
+/** The same CT, JPEG-LS lossless: a part under the small-body size of FileStore.writeTemp. */
+const CT_JLS = path.join(DICOM_DIR, 'ts-matrix-ct/CTImage.dcm_JPEGLSLosslessTransferSyntax_1.2.840.10008.1.2.4.80.dcm');
 const CHEST = path.join(DICOM_DIR, 'cr-misc/gdcm-CR-MONO1-10-chest.dcm');
 const RG3_RLE = path.join(DICOM_DIR, 'cr-wg04/RG3_RLE.dcm');
 
@@ -216,9 +218,9 @@ describe('STOW-RS', () => {
     expect(row!.sha256).toBe(sha(inst));
   });
 
-  it('indexes a request of many parts in groups; a SOPInstanceUID sent twice in it is stored once', async () => {
-    // 40 copies of CT in a new study (UIDs patched in place, same length), more than one index group.
-    const base = fs.readFileSync(CT);
+  /** 40 copies of `file` in a new study (UIDs patched in place, same length), more than one index group. */
+  async function manyPartsInGroups(file: string, studyNo: number, sopBase: number): Promise<void> {
+    const base = fs.readFileSync(file);
     const uids = parseInstance(base);
     const patch = (buf: Buffer, from: string, to: string) => {
       for (let i = buf.indexOf(from, 0, 'latin1'); i >= 0; i = buf.indexOf(from, i + from.length, 'latin1')) {
@@ -230,25 +232,25 @@ describe('STOW-RS', () => {
     const uid = (u: string, n: number) => `${u.slice(0, -3)}${String(n).padStart(3, '0')}`;
     const copy = (n: number) => {
       const b = Buffer.from(base);
-      patch(b, uids.StudyInstanceUID, uid(uids.StudyInstanceUID, 900));
-      patch(b, uids.SeriesInstanceUID, uid(uids.SeriesInstanceUID, 900));
+      patch(b, uids.StudyInstanceUID, uid(uids.StudyInstanceUID, studyNo));
+      patch(b, uids.SeriesInstanceUID, uid(uids.SeriesInstanceUID, studyNo));
       patch(b, uids.SOPInstanceUID, uid(uids.SOPInstanceUID, n));
       return b;
     };
-    const parts = Array.from({ length: 40 }, (_, n) => copy(500 + n));
-    const changed = copy(501);
-    changed.write('Z', changed.length - 1, 'latin1'); // last pixel byte: same UIDs, other content
-    const r = await stow(node.dicomweb, [...parts, copy(500), changed]);
+    const parts = Array.from({ length: 40 }, (_, n) => copy(sopBase + n));
+    const changed = copy(sopBase + 1);
+    changed[changed.length - 100]! ^= 0xff; // a byte of Pixel Data (before an encapsulated value's delimiter): same UIDs, other content
+    const r = await stow(node.dicomweb, [...parts, copy(sopBase), changed]);
     expect(r.status).toBe(202);
     expect(referenced(r.json)).toHaveLength(41); // 40 stored + the identical re-send
-    expect(failures(r.json)).toEqual([expect.objectContaining({ sop: uid(uids.SOPInstanceUID, 501), reason: 0x0111 })]);
-    const study = uid(uids.StudyInstanceUID, 900);
+    expect(failures(r.json)).toEqual([expect.objectContaining({ sop: uid(uids.SOPInstanceUID, sopBase + 1), reason: 0x0111 })]);
+    const study = uid(uids.StudyInstanceUID, studyNo);
     const rows = await node.node.ctx.db.query<{ sop_instance_uid: string; sha256: string }>(
       'SELECT sop_instance_uid, sha256 FROM instance WHERE study_instance_uid = $1',
       [study],
     );
     expect(rows).toHaveLength(40);
-    for (const row of rows) expect(row.sha256).toBe(sha(parts[Number(row.sop_instance_uid.slice(-3)) - 500]!));
+    for (const row of rows) expect(row.sha256).toBe(sha(parts[Number(row.sop_instance_uid.slice(-3)) - sopBase]!));
     const [counts] = await node.node.ctx.db.query<{ num_instances: number; num_series: number }>(
       'SELECT num_instances, num_series FROM study WHERE study_instance_uid = $1',
       [study],
@@ -256,11 +258,20 @@ describe('STOW-RS', () => {
     expect(counts).toEqual({ num_instances: 40, num_series: 1 });
     const conflict = await node.node.ctx.db.query<{ stored_sha256: string; received_sha256: string }>(
       'SELECT stored_sha256, received_sha256 FROM store_conflict WHERE sop_instance_uid = $1',
-      [uid(uids.SOPInstanceUID, 501)],
+      [uid(uids.SOPInstanceUID, sopBase + 1)],
     );
     expect(conflict).toEqual([{ stored_sha256: sha(parts[1]!), received_sha256: sha(changed) }]);
     for (const row of rows) expect(fs.existsSync(path.join(node.dataDir, 'objects', row.sha256.slice(0, 2), `${row.sha256}.dcm`))).toBe(true);
     expect(fs.readdirSync(path.join(node.dataDir, 'tmp'))).toEqual([]);
+  }
+
+  it('indexes a request of many parts in groups; a SOPInstanceUID sent twice in it is stored once', async () => {
+    await manyPartsInGroups(CT, 900, 500); // 530 KB parts: streamed to their temporary files
+  });
+
+  it('the same with small parts (written at once), a group mixing new, re-sent and conflicting instances', async () => {
+    expect(fs.statSync(CT_JLS).size).toBeLessThan(256 * 1024);
+    await manyPartsInGroups(CT_JLS, 901, 600);
   });
 
   it('reports healthy once migrated', async () => {
