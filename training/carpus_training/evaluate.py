@@ -52,7 +52,7 @@ def main(argv=None):
     ap.add_argument("--tta", choices=TTA_CHOICES, default="none",
                     help="test-time augmentation, as export --tta computes it in the graph (default none)")
     a = ap.parse_args(argv)
-    torch.set_num_threads(2)
+    torch.set_num_threads(min(2, len(os.sched_getaffinity(0))))  # 2 threads on one taskset core spin against each other
     m, ck = load_ridgenet(a.ckpt)
     cfg = ck["cfg"]
     _, split, age, male = label_arrays(np.float32)

@@ -323,7 +323,7 @@ def main(argv=None):
                     help="ridgenet: test-time augmentation inside the graph (hflip: mean of the image and its "
                          "mirror image; the card's metrics must come from evaluate --tta hflip)")
     a = ap.parse_args(argv)
-    torch.set_num_threads(2)
+    torch.set_num_threads(min(2, len(os.sched_getaffinity(0))))  # 2 threads on one taskset core spin against each other
     (export_segmenter if a.which == "segmenter" else export_ridgenet)(a)
 
 

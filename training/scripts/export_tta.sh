@@ -7,7 +7,7 @@
 #   e.g. training/scripts/export_tta.sh runs/ridge256/refit.pt 1.5.1 "..."   (from training/)
 #
 # Env: CACHE (default runs/cache/ridge_in256_learned256.npy), SEG (runs/seg3/last.pt),
-# CPU (taskset core list, default 0), PERCENTILE (99.5).
+# CPU (taskset core list, default 0), PERCENTILE (99.5), CARPUS_MODELS (default ../models).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CKPT=${1:?checkpoint}
@@ -21,6 +21,7 @@ PY="taskset -c $CPU /usr/bin/python3"
 $PY -m carpus_training.evaluate --ckpt "$CKPT" --cache "$CACHE" --out "$EVAL" --tta hflip
 $PY -m carpus_training.export ridgenet --tta hflip --ckpt "$CKPT" --seg-ckpt "$SEG" --version "$VERSION" \
     --metrics "$EVAL" ${INIT:+--initialised-from "$INIT"}
-$PY -m carpus_training.feature_stats --ckpt "$CKPT" --model-dir "../models/ridgenet/$VERSION" \
+MODELS=${CARPUS_MODELS:-../models}
+$PY -m carpus_training.feature_stats --ckpt "$CKPT" --model-dir "$MODELS/ridgenet/$VERSION" \
     --cache "$CACHE" --percentile "${PERCENTILE:-99.5}"
-echo "exported ../models/ridgenet/$VERSION (metrics: $EVAL)"
+echo "exported $MODELS/ridgenet/$VERSION (metrics: $EVAL)"
