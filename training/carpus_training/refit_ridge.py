@@ -7,11 +7,13 @@ train split, and the ridge weights are solved exactly for each lambda of a grid:
 
     min_w,b  mean((z - H w - b)^2) + lambda * |w|^2,   z = (age - mean) / std
 
-The lambda with the lowest val MAE (true sex) is kept. The val split picks one scalar; the metrics
+The lambda with the lowest val MAE (true sex) is kept. With `--tta hflip` the activations are the mean
+of the image's and its mirror image's: the output layer is linear in them, so this is the least-squares
+fit of the averaged age that `export --tta hflip` computes in its graph. The val split picks one scalar; the metrics
 reported for the shipped model are from the same val split, so they carry that (small) selection.
 
     /usr/bin/python3 -m carpus_training.refit_ridge --ckpt runs/ridge192/last.pt --out runs/ridge192/refit.pt \
-        --cache runs/cache/ridge_in192_learned192.npy
+        --cache runs/cache/ridge_in192_learned192.npy [--tta hflip]
 """
 from __future__ import annotations
 
@@ -25,20 +27,22 @@ import torch.nn.functional as F
 
 from .common import save_ckpt
 from .data import label_arrays
-from .ridgenet import load_ridgenet
+from .ridgenet import TTA_CHOICES, load_ridgenet
 
 LAMBDAS = [0.0, 1e-5, 1e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0, 3.0, 10.0]
 
 
 @torch.no_grad()
-def dense_activations(model, x, sex, bs=128):
-    """relu(fc1([GAP(backbone(x)), sex])) in eval mode, float64 [N, dense]."""
+def dense_activations(model, x, sex, bs=128, tta="none"):
+    """relu(fc1([GAP(backbone(x)), sex])) in eval mode, float64 [N, dense]; with tta="hflip" the mean of
+    the image's and its mirror image's (flipped along W, as export --tta hflip does)."""
     out = []
     for i in range(0, len(x), bs):
         xb = torch.from_numpy(np.asarray(x[i:i + bs], dtype=np.float32))[:, None]
         sb = torch.from_numpy(sex[i:i + bs].astype(np.float32))[:, None]
-        g = model.backbone(xb).mean(dim=(2, 3))
-        out.append(F.relu(model.fc1(torch.cat([g, sb], 1))).double().numpy())
+        views = [xb, torch.flip(xb, [3])] if tta == "hflip" else [xb]
+        h = sum(F.relu(model.fc1(torch.cat([model.backbone(v).mean(dim=(2, 3)), sb], 1))) for v in views)
+        out.append((h / len(views)).double().numpy())
     return np.concatenate(out)
 
 
@@ -57,8 +61,10 @@ def main(argv=None):
     ap.add_argument("--ckpt", required=True)
     ap.add_argument("--out", required=True)
     ap.add_argument("--cache", required=True, help="RidgeNet inputs for every row (train and val)")
+    ap.add_argument("--tta", choices=TTA_CHOICES, default="none",
+                    help="fit on the activations averaged as export --tta computes the age (default none)")
     a = ap.parse_args(argv)
-    torch.set_num_threads(2)
+    torch.set_num_threads(min(2, len(os.sched_getaffinity(0))))  # 2 threads on one taskset core spin against each other
     m, ck = load_ridgenet(a.ckpt)
     cfg = ck["cfg"]
     _, split, age, male = label_arrays(np.float64)
@@ -67,13 +73,13 @@ def main(argv=None):
     mean, std = float(m.age_mean), float(m.age_std)
     # Train rows with the sex input as trained: true sex, plus a copy at 0.5 (unknown) for a tenth of them,
     # matching the training-time share of unknown sex.
-    htr = dense_activations(m, X[tr], male[tr].astype(np.float32))
+    htr = dense_activations(m, X[tr], male[tr].astype(np.float32), tta=a.tta)
     rs = np.random.RandomState(0)
     unk = rs.choice(len(tr), len(tr) // 10, replace=False)
-    hunk = dense_activations(m, X[tr[unk]], np.full(len(unk), 0.5, np.float32))
+    hunk = dense_activations(m, X[tr[unk]], np.full(len(unk), 0.5, np.float32), tta=a.tta)
     h = np.concatenate([htr, hunk])
     z = np.concatenate([(age[tr] - mean) / std, (age[tr[unk]] - mean) / std])
-    hva = dense_activations(m, X[va], male[va].astype(np.float32))
+    hva = dense_activations(m, X[va], male[va].astype(np.float32), tta=a.tta)
     w0 = m.ridge.weight.detach().double().numpy()[0]
     b0 = float(m.ridge.bias)
     results = [{"lambda": "trained (SGD)", "val_mae": float(np.abs((hva @ w0 + b0) * std + mean - age[va]).mean())}]
@@ -90,10 +96,11 @@ def main(argv=None):
     state = dict(ck["model"])
     state["ridge.weight"] = torch.tensor(w[None, :], dtype=torch.float32)
     state["ridge.bias"] = torch.tensor([b], dtype=torch.float32)
-    cfg = dict(cfg, ridge_lambda=lam, ridge_refit="closed form on train activations (eval mode), lambda by val MAE")
+    cfg = dict(cfg, ridge_lambda=lam, ridge_refit="closed form on train activations (eval mode), lambda by val MAE"
+               + (", activations averaged over the image and its mirror image (--tta hflip)" if a.tta == "hflip" else ""))
     save_ckpt(a.out, model=state, cfg=cfg, epoch=ck["epoch"], val=ck.get("val"), refit=results)
     with open(os.path.splitext(a.out)[0] + "_refit.json", "w") as f:
-        json.dump({"chosen_lambda": lam, "grid": results}, f, indent=1)
+        json.dump({"chosen_lambda": lam, "tta": a.tta, "grid": results}, f, indent=1)
 
 
 if __name__ == "__main__":
