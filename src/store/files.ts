@@ -212,6 +212,11 @@ function writeSmall(file: string, bufs: Buffer[], size: number): Promise<void> {
     fs.rmSync(file, { force: true });
     throw err;
   }
+  return fsyncAndClose(fd);
+}
+
+/** fsync in the thread pool (callback API, one hand-off), then a synchronous close; either error rejects. */
+function fsyncAndClose(fd: number): Promise<void> {
   return new Promise((resolve, reject) => {
     fs.fsync(fd, (err) => {
       try {
@@ -305,15 +310,5 @@ async function writevAll(fh: FileHandle, bufs: Buffer[], position: number): Prom
 
 async function fsyncDir(dir: string): Promise<void> {
   const fd = fs.openSync(dir, 'r'); // synchronous open and close as in writeSmall; the fsync waits in the pool
-  await new Promise<void>((resolve, reject) => {
-    fs.fsync(fd, (err) => {
-      try {
-        fs.closeSync(fd);
-      } catch (e) {
-        err ??= e as NodeJS.ErrnoException;
-      }
-      if (err) reject(err);
-      else resolve();
-    });
-  });
+  await fsyncAndClose(fd);
 }
