@@ -36,7 +36,7 @@ def mask_fast(logits):
 
 
 def load_segmenter(path):
-    ck = torch.load(path, map_location="cpu")
+    ck = torch.load(path, map_location="cpu", weights_only=False)
     m = SmallUNet(ck["cfg"]["widths"], ck["cfg"].get("stem_stride", 1))
     m.load_state_dict(ck["model"])
     return m.eval()

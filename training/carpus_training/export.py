@@ -21,7 +21,7 @@ import torch
 from . import preprocess as P
 from .build_ridge_cache import load_segmenter
 from .data import DATA, REPO, load_u8
-from .ridgenet import TTA_CHOICES, RidgeNet, with_tta
+from .ridgenet import TTA_CHOICES, RidgeNet, torch_load, with_tta
 
 MODELS = os.environ.get("CARPUS_MODELS", os.path.join(REPO, "models"))
 PARITY_IMAGES = ["1377.png", "1380.png", "1418.png"]  # from ../shared/data/rsna-fullres-sample/images
@@ -96,7 +96,7 @@ def autograd_check(m, x, sex, age, feat, grad):
 
 def export_segmenter(a):
     seg = load_segmenter(a.ckpt)
-    ck = torch.load(a.ckpt, map_location="cpu")
+    ck = torch_load(a.ckpt)
     out = os.path.join(MODELS, a.name or "hand-segmenter", a.version)
     os.makedirs(os.path.join(out, "parity"), exist_ok=True)
     onnx_path = os.path.join(out, "model.onnx")
@@ -162,7 +162,7 @@ def export_segmenter(a):
 
 
 def export_ridgenet(a):
-    ck = torch.load(a.ckpt, map_location="cpu")
+    ck = torch_load(a.ckpt)
     cfg = ck["cfg"]
     m = RidgeNet(cfg["backbone"], cfg["dense"], cfg["dropout"])
     m.load_state_dict(ck["model"])
@@ -236,6 +236,9 @@ def export_ridgenet(a):
                 "mobilenet_v3_small_os16": " (torchvision MobileNetV3-Small features, dilated last stage: output "
                                            "stride 16, 1-channel stem, trained from scratch)",
                 "vgg19": " (torchvision VGG-19 conv stack without the last max-pool, 1-channel stem)",
+                "vgg19_bn_half": " (VGG-19's 16 conv3x3 layers in 5 stages of 2-2-4-4-4 at half VGG-19's widths, "
+                                 "channels 32-64-128-256-256, each conv followed by BN and ReLU, max-pool 2x2 "
+                                 "between stages, no last max-pool: output stride 16, trained from scratch)",
             }.get(cfg["backbone"], ""),
             "head": f"GAP -> concat[features({m.channels}), sex] -> dense({cfg['dense']}, ReLU) -> "
                     f"dropout({cfg['dropout']}) -> ridge linear(1) with L2 lambda={cfg['ridge_lambda']} -> "
@@ -291,6 +294,7 @@ def export_ridgenet(a):
         "training": {"config": cfg, "epoch": int(ck["epoch"]), "segmenter": "hand-segmenter " + a.seg_version,
                      "data": "rsna-train-299, split=train (11,352 images)", "command": "see training/README.md",
                      **({"initialised_from": a.initialised_from} if a.initialised_from else {}),
+                     **({"note": a.training_note} if a.training_note else {}),
                      **({"ridge_refit": {"method": "closed-form ridge on the train split's dense activations "
                                                    "(eval mode), lambda chosen by val MAE",
                                          "grid": ck["refit"]}} if ck.get("refit") else {})},
@@ -319,6 +323,7 @@ def main(argv=None):
     ap.add_argument("--name", help="model name (default: hand-segmenter / ridgenet)")
     ap.add_argument("--metrics")
     ap.add_argument("--initialised-from", help="text for the card: the run whose weights started this one (--init)")
+    ap.add_argument("--training-note", help="text for the card: how and where the training ran")
     ap.add_argument("--tta", choices=TTA_CHOICES, default="none",
                     help="ridgenet: test-time augmentation inside the graph (hflip: mean of the image and its "
                          "mirror image; the card's metrics must come from evaluate --tta hflip)")

@@ -34,6 +34,7 @@ from sklearn.covariance import LedoitWolf
 
 from .data import load_labels
 from .ridgenet import graph_features, load_ridgenet
+from .train_ridgenet import batch_tensor
 
 FORMAT = "carpus-feature-stats/1"
 
@@ -42,14 +43,15 @@ def pooled_features(model, x, bs=64, tta="none"):
     """GAP of the graph's `features` output, [N, C] float64 (as the runtime averages `features`);
     tta "hflip-only": the mirrored pass's half alone (the plain half is cached separately)."""
     out = []
+    dev = next(model.parameters()).device
     with torch.no_grad():
         for i in range(0, len(x), bs):
-            xb = torch.from_numpy(np.asarray(x[i:i + bs], dtype=np.float32))[:, None]
+            xb = batch_tensor(x, np.arange(i, min(i + bs, len(x))), dev)
             if tta == "hflip-only":
                 f = model.backbone(torch.flip(xb, [3]))
             else:
                 f = graph_features(model, xb, tta)
-            out.append(f.mean(dim=(2, 3)).double().numpy())
+            out.append(f.mean(dim=(2, 3)).double().cpu().numpy())
     return np.concatenate(out)
 
 
@@ -100,10 +102,13 @@ def main(argv=None):
                     help="RidgeNet inputs of all rows in labels order; its train rows are fitted (the training inputs)")
     ap.add_argument("--val-cache", help="inputs whose val rows set the threshold (default: --cache); use the "
                                         "runtime path's (learned segmenter) crops")
+    ap.add_argument("--train-features", nargs=2, metavar=("PLAIN_NPY", "HFLIP_NPY"),
+                    help="the train rows' pooled features computed elsewhere (transfer.py pooled-train, on the "
+                         "GPU that trained the model): the plain pass's and the mirrored pass's [N_train, C]")
     ap.add_argument("--percentile", type=float, default=99.9,
                     help="of the val distances: the threshold (99.5 rejected 1489.png of the native samples, d 22.3 > 22.1)")
     a = ap.parse_args(argv)
-    torch.set_num_threads(1)
+    torch.set_num_threads(min(2, len(os.sched_getaffinity(0))))  # 2 threads on one taskset core spin against each other
     t0 = time.time()
 
     card_path = os.path.join(a.model_dir, "model.json")
@@ -135,11 +140,17 @@ def main(argv=None):
     def cached(part):
         saved = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "runs", "feature_stats",
                              f"{key}-{os.path.basename(a.cache)}-{os.path.basename(a.val_cache or a.cache)}"
+                             f"{'-trainfeat' if a.train_features else ''}"
                              f"{'' if part == 'none' else '-' + part}.npz")
         if os.path.exists(saved):
             z = np.load(saved)
             return z["train"], z["val"]
-        ftr = pooled_features(m, X[tr], tta=part)
+        if a.train_features:
+            ftr = np.load(a.train_features[0 if part == "none" else 1]).astype(np.float64)
+            if ftr.shape != (len(tr), m.channels):
+                raise SystemExit(f"--train-features: shape {ftr.shape}, ({len(tr)}, {m.channels}) expected")
+        else:
+            ftr = pooled_features(m, X[tr], tta=part)
         fva = pooled_features(m, np.asarray(Xv[va]), tta=part)
         os.makedirs(os.path.dirname(saved), exist_ok=True)
         np.savez(saved, train=ftr, val=fva)
@@ -172,7 +183,9 @@ def main(argv=None):
         "threshold": threshold,
         "threshold_rule": f"{a.percentile}th percentile of the val distances",
         "fit": {
-            "rows": "train", "n": int(len(tr)), "inputs": os.path.basename(a.cache),
+            "rows": "train", "n": int(len(tr)),
+            "inputs": os.path.basename(a.cache) if not a.train_features else
+            "pooled features computed where the model was trained: " + ", ".join(map(os.path.basename, a.train_features)),
             "covariance": "sklearn LedoitWolf", "shrinkage": float(lw.shrinkage_),
             "distance_percentiles": pct(dtr), "above_threshold": int((dtr > threshold).sum()),
         },

@@ -25,7 +25,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .common import save_ckpt
+from .common import device, save_ckpt
+from .train_ridgenet import batch_tensor
 from .data import label_arrays
 from .ridgenet import TTA_CHOICES, load_ridgenet
 
@@ -37,13 +38,19 @@ def dense_activations(model, x, sex, bs=128, tta="none"):
     """relu(fc1([GAP(backbone(x)), sex])) in eval mode, float64 [N, dense]; with tta="hflip" the mean of
     the image's and its mirror image's (flipped along W, as export --tta hflip does)."""
     out = []
+    dev = next(model.parameters()).device
     for i in range(0, len(x), bs):
-        xb = torch.from_numpy(np.asarray(x[i:i + bs], dtype=np.float32))[:, None]
-        sb = torch.from_numpy(sex[i:i + bs].astype(np.float32))[:, None]
+        xb = batch_tensor(x, np.arange(i, min(i + bs, len(x))), dev)
+        sb = torch.from_numpy(sex[i:i + bs].astype(np.float32))[:, None].to(dev)
         views = [xb, torch.flip(xb, [3])] if tta == "hflip" else [xb]
         h = sum(F.relu(model.fc1(torch.cat([model.backbone(v).mean(dim=(2, 3)), sb], 1))) for v in views)
-        out.append((h / len(views)).double().numpy())
+        out.append((h / len(views)).double().cpu().numpy())
     return np.concatenate(out)
+
+
+def rows(x, idx):
+    """x[idx] for a numpy array or a tensor (on any device)."""
+    return x[torch.as_tensor(idx, device=x.device)] if isinstance(x, torch.Tensor) else x[idx]
 
 
 def solve(h, z, lam):
@@ -70,18 +77,22 @@ def main(argv=None):
     _, split, age, male = label_arrays(np.float64)
     tr, va = np.flatnonzero(split == "train"), np.flatnonzero(split == "val")
     X = np.load(a.cache, mmap_mode="r")
+    dev = device()
+    if dev.type == "cuda":  # the lent GPU's run (gpu/run_vgg19.sh): the cache goes to the GPU whole
+        m = m.to(dev)
+        X = torch.from_numpy(np.ascontiguousarray(X)).to(dev)
     mean, std = float(m.age_mean), float(m.age_std)
     # Train rows with the sex input as trained: true sex, plus a copy at 0.5 (unknown) for a tenth of them,
     # matching the training-time share of unknown sex.
-    htr = dense_activations(m, X[tr], male[tr].astype(np.float32), tta=a.tta)
+    htr = dense_activations(m, rows(X, tr), male[tr].astype(np.float32), tta=a.tta)
     rs = np.random.RandomState(0)
     unk = rs.choice(len(tr), len(tr) // 10, replace=False)
-    hunk = dense_activations(m, X[tr[unk]], np.full(len(unk), 0.5, np.float32), tta=a.tta)
+    hunk = dense_activations(m, rows(X, tr[unk]), np.full(len(unk), 0.5, np.float32), tta=a.tta)
     h = np.concatenate([htr, hunk])
     z = np.concatenate([(age[tr] - mean) / std, (age[tr[unk]] - mean) / std])
-    hva = dense_activations(m, X[va], male[va].astype(np.float32), tta=a.tta)
-    w0 = m.ridge.weight.detach().double().numpy()[0]
-    b0 = float(m.ridge.bias)
+    hva = dense_activations(m, rows(X, va), male[va].astype(np.float32), tta=a.tta)
+    w0 = m.ridge.weight.detach().double().cpu().numpy()[0]
+    b0 = float(m.ridge.bias.detach())
     results = [{"lambda": "trained (SGD)", "val_mae": float(np.abs((hva @ w0 + b0) * std + mean - age[va]).mean())}]
     best = None
     for lam in LAMBDAS:

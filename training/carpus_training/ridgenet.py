@@ -50,6 +50,21 @@ def make_backbone(name: str):
         # drop the last max-pool so the feature maps stay at stride 16 (19x19 at 299 px)
         feats = nn.Sequential(*list(feats.children())[:-1])
         return feats, 512
+    if name == "vgg19_bn_half":
+        # VGG-19's 16 3x3 convolutions in its 5 stages, at half its widths (32-64-128-256-256) with batch
+        # norm: full widths are 20M parameters (80 MB of float32, over the 30 MB a shipped model may weigh)
+        # and, with no pretrained weights to start from, batch norm is what lets the stack train from
+        # scratch in minutes. The last max-pool is dropped (stride 16: 18x18 maps at 299 px).
+        layers, cin = [], 1
+        for stage, (cout, n) in enumerate(((32, 2), (64, 2), (128, 4), (256, 4), (256, 4))):
+            if stage:
+                layers.append(nn.MaxPool2d(2, 2))
+            for _ in range(n):
+                conv = nn.Conv2d(cin, cout, 3, padding=1, bias=False)
+                nn.init.kaiming_normal_(conv.weight, mode="fan_out", nonlinearity="relu")
+                layers += [conv, nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
+                cin = cout
+        return nn.Sequential(*layers), cin
     raise ValueError(name)
 
 
@@ -141,9 +156,15 @@ def graph_features(m: RidgeNet, x, tta: str):
     raise ValueError(f"unknown test-time augmentation {tta!r}")
 
 
+def torch_load(path, map_location="cpu"):
+    """torch.load of our own checkpoints on PyTorch 1.13 and 2.x (2.6+ defaults to weights_only=True,
+    which refuses the numpy RNG state that train_ridgenet stores for --resume)."""
+    return torch.load(path, map_location=map_location, weights_only=False)
+
+
 def load_ridgenet(path):
     """(model in eval mode, checkpoint dict) from a RidgeNet checkpoint written by train_ridgenet/refit_ridge."""
-    ck = torch.load(path, map_location="cpu")
+    ck = torch_load(path)
     cfg = ck["cfg"]
     m = RidgeNet(cfg["backbone"], cfg["dense"], cfg["dropout"])
     m.load_state_dict(ck["model"])

@@ -23,13 +23,13 @@ import torch.nn.functional as F
 from .build_cache import CACHE
 from .common import reexec_with_malloc_env, Budget, JsonlLog, device, load_config, rng_state, save_ckpt, seed_all, set_rng_state
 from .data import load_labels
-from .ridgenet import RidgeNet
+from .ridgenet import RidgeNet, torch_load
 
 
 def augment(x, cfg, g):
     """Paper-style augmentation on a batch [N,1,S,S] (background 0 stays 0)."""
     n = x.shape[0]
-    u = lambda *s: torch.rand(*s, generator=g)
+    u = lambda *s: torch.rand(*s, generator=g, device=g.device)
     fg = (x > 0).to(x.dtype)
     c = 1 + (u(n, 1, 1, 1) * 2 - 1) * cfg["aug_contrast"]
     b = (u(n, 1, 1, 1) * 2 - 1) * cfg["aug_brightness"]
@@ -55,12 +55,24 @@ def metrics(pred, age, male):
     return out
 
 
+def batch_tensor(x, idx, dev):
+    """Rows idx of the inputs as float32 [N, 1, S, S] on dev. x: a numpy array (CPU path) or a tensor
+    already on dev (GPU path); uint8 caches (0..255, the GPU run's transfer format) are scaled to 0..1."""
+    if isinstance(x, torch.Tensor):
+        xb = x[torch.as_tensor(idx, device=x.device)]
+        xb = xb.float() / 255 if xb.dtype == torch.uint8 else xb.float()
+        return xb[:, None]
+    xb = np.asarray(x[idx])
+    xb = xb.astype(np.float32) / 255 if xb.dtype == np.uint8 else xb.astype(np.float32, copy=False)
+    return torch.from_numpy(xb)[:, None].to(dev)
+
+
 @torch.no_grad()
 def predict(model, x, sex, bs=128, dev="cpu"):
     model.eval()
     out = []
     for i in range(0, len(x), bs):
-        xb = torch.from_numpy(np.asarray(x[i:i + bs], dtype=np.float32))[:, None].to(dev)
+        xb = batch_tensor(x, np.arange(i, min(i + bs, len(x))), dev)
         sb = torch.from_numpy(sex[i:i + bs].astype(np.float32))[:, None].to(dev)
         out.append(model(xb, sb).cpu().numpy()[:, 0])
     return np.concatenate(out)
@@ -93,8 +105,20 @@ def main(argv=None):
     tr, va = np.flatnonzero(split == "train"), np.flatnonzero(split == "val")
     va = va[::cfg.get("val_every", 1)]  # per-epoch monitoring subset; evaluate.py reports the full val split
     mean, std = float(age[tr].mean()), float(age[tr].std())
+    on_gpu = dev.type == "cuda"
+    Xv = X[va]
+    if on_gpu or cfg.get("data_on_device"):
+        # the whole input cache lives on the GPU and augmentation runs there: a CPU pipeline cannot feed
+        # a GPU thousands of 299 px images a second. bf16 autocast for the convolutions (BN stays fp32).
+        # (data_on_device: the same path on the CPU, to try the GPU run's code before a device call)
+        torch.backends.cudnn.benchmark = True
+        X = torch.from_numpy(np.ascontiguousarray(X)).to(dev)
+        Xv = X[torch.as_tensor(va, device=dev)]
+    amp = on_gpu and cfg.get("amp", True)
 
     model = RidgeNet(cfg["backbone"], cfg["dense"], cfg["dropout"], mean, std).to(dev)
+    if on_gpu:
+        model = model.to(memory_format=torch.channels_last)
     opt = torch.optim.Adam(model.parameters(), lr=cfg["lr"])
     plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=cfg.get("plateau_factor", 0.8),
                                                          patience=cfg.get("plateau_patience", 3))
@@ -102,18 +126,18 @@ def main(argv=None):
     last = os.path.join(a.out, "last.pt")
     elapsed_before = 0.0
     if a.init and not (a.resume and os.path.exists(last)):
-        init = torch.load(a.init, map_location=dev)
+        init = torch_load(a.init, map_location=dev)
         model.load_state_dict(init["model"])
         cfg["init"] = {"ckpt": a.init, "epoch": init.get("epoch")}  # recorded in every checkpoint and the card
         log.write(event="init", ckpt=a.init, epoch=init.get("epoch"))
     if a.resume and os.path.exists(last):
-        ck = torch.load(last, map_location=dev)
+        ck = torch_load(last, map_location=dev)
         model.load_state_dict(ck["model"]); opt.load_state_dict(ck["opt"]); plateau.load_state_dict(ck["plateau"])
         start, best, step, elapsed_before = ck["epoch"] + 1, ck["best"], ck["step"], ck.get("elapsed", 0.0)
         set_rng_state(ck["rng"])
         log.write(event="resume", epoch=start)
     budget = Budget(None if a.time_budget is None else a.time_budget - elapsed_before)
-    g = torch.Generator().manual_seed(cfg["seed"] + start)
+    g = torch.Generator(device=dev).manual_seed(cfg["seed"] + start)
     bs = cfg["batch_size"]
     steps_per_epoch = len(tr) // bs
     total_steps = cfg["epochs"] * steps_per_epoch
@@ -139,21 +163,24 @@ def main(argv=None):
                     frac = min(1.0, (elapsed_before + time.time() - t_run0) / a.time_budget)
                 else:
                     frac = step / total_steps
+                lr = cfg.get("min_lr", 0.0) + 0.5 * (base_lr - cfg.get("min_lr", 0.0)) * (1 + math.cos(math.pi * frac))
+                if frac < cfg.get("warmup_frac", 0.0):  # linear warm-up (a from-scratch start at a high rate)
+                    lr *= frac / cfg["warmup_frac"]
                 for pg in opt.param_groups:
-                    pg["lr"] = cfg.get("min_lr", 0.0) + 0.5 * (base_lr - cfg.get("min_lr", 0.0)) * (1 + math.cos(math.pi * frac))
+                    pg["lr"] = lr
             idx = np.sort(perm[i:i + bs])
-            x = torch.from_numpy(np.asarray(X[idx], dtype=np.float32))[:, None]
-            x = augment(x, cfg, g).to(dev)
-            s = torch.from_numpy(male[idx].astype(np.float32))[:, None]
-            unk = torch.rand(len(idx), 1, generator=g) < cfg.get("sex_unknown_p", 0.1)
-            s = torch.where(unk, torch.full_like(s, 0.5), s).to(dev)
+            x = augment(batch_tensor(X, idx, dev), cfg, g).to(dev)
+            s = torch.from_numpy(male[idx].astype(np.float32))[:, None].to(dev)
+            unk = torch.rand(len(idx), 1, generator=g, device=g.device).to(dev) < cfg.get("sex_unknown_p", 0.1)
+            s = torch.where(unk, torch.full_like(s, 0.5), s)
             y = torch.from_numpy(age[idx])[:, None].to(dev)
-            pred = model(x, s)
-            zerr = (pred - y) / std
+            with torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=amp):
+                pred = model(x, s)
+            zerr = (pred.float() - y) / std
             loss = (zerr ** 2).mean() + cfg["ridge_lambda"] * model.ridge_penalty()
             opt.zero_grad(); loss.backward(); opt.step()
-            tot += float(loss); tot_mae += float((pred - y).abs().mean()); nb += 1; step += 1
-        pv = predict(model, X[va], male[va].astype(np.float32), dev=dev)
+            tot += float(loss.detach()); tot_mae += float((pred.detach() - y).abs().mean()); nb += 1; step += 1
+        pv = predict(model, Xv, male[va].astype(np.float32), dev=dev)
         m = metrics(pv, age[va], male[va])
         val_loss = float((((pv - age[va]) / std) ** 2).mean())
         if cfg.get("schedule", "plateau") == "plateau":
