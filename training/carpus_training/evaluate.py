@@ -18,7 +18,7 @@ import torch
 from .build_cache import CACHE
 from .data import label_arrays
 from .ridgenet import TTA_CHOICES, load_ridgenet
-from .train_ridgenet import metrics
+from .train_ridgenet import batch_tensor, metrics
 
 
 @torch.no_grad()
@@ -28,7 +28,7 @@ def predict_sexes(m, x, sexes, tta="none", bs=16):
     m.eval()
     outs = [[] for _ in sexes]
     for i in range(0, len(x), bs):
-        xb = torch.from_numpy(np.asarray(x[i:i + bs], dtype=np.float32))[:, None]
+        xb = batch_tensor(x, np.arange(i, min(i + bs, len(x))), "cpu")
         maps = [m.backbone(v) for v in ([xb, torch.flip(xb, [3])] if tta == "hflip" else [xb])]
         for out, sex in zip(outs, sexes):
             sb = torch.from_numpy(sex[i:i + bs].astype(np.float32))[:, None]
@@ -76,8 +76,6 @@ def main(argv=None):
     X = np.load(a.cache or cfg.get("cache") or os.path.join(
         CACHE, f"ridge_in{cfg['size']}_{'seg' if cfg['segmented'] else 'noseg'}.npy"), mmap_mode="r")
     xv = np.asarray(X[va])
-    if a.tta not in TTA_CHOICES:
-        raise SystemExit(f"unknown --tta {a.tta}")
     pv, pu = predict_sexes(m, xv, [male[va].astype(np.float32), np.full(len(va), 0.5, np.float32)], a.tta)
     res = {"split": "val", "n": int(len(va)), "epoch": int(ck["epoch"]), "inputs": os.path.basename(a.cache or cfg.get("cache") or "default"),
            **({"test_time_augmentation": a.tta} if a.tta != "none" else {}), "sex_given": metrics(pv, age[va], male[va]),

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from .common import device, save_ckpt
-from .train_ridgenet import batch_tensor
+from .train_ridgenet import batch_tensor, device_cache, rows
 from .data import label_arrays
 from .ridgenet import TTA_CHOICES, load_ridgenet
 
@@ -46,11 +46,6 @@ def dense_activations(model, x, sex, bs=128, tta="none"):
         h = sum(F.relu(model.fc1(torch.cat([model.backbone(v).mean(dim=(2, 3)), sb], 1))) for v in views)
         out.append((h / len(views)).double().cpu().numpy())
     return np.concatenate(out)
-
-
-def rows(x, idx):
-    """x[idx] for a numpy array or a tensor (on any device)."""
-    return x[torch.as_tensor(idx, device=x.device)] if isinstance(x, torch.Tensor) else x[idx]
 
 
 def solve(h, z, lam):
@@ -80,7 +75,7 @@ def main(argv=None):
     dev = device()
     if dev.type == "cuda":  # the lent GPU's run (gpu/run_vgg19.sh): the cache goes to the GPU whole
         m = m.to(dev)
-        X = torch.from_numpy(np.ascontiguousarray(X)).to(dev)
+        X = device_cache(X, dev)
     mean, std = float(m.age_mean), float(m.age_std)
     # Train rows with the sex input as trained: true sex, plus a copy at 0.5 (unknown) for a tenth of them,
     # matching the training-time share of unknown sex.

@@ -59,12 +59,23 @@ def batch_tensor(x, idx, dev):
     """Rows idx of the inputs as float32 [N, 1, S, S] on dev. x: a numpy array (CPU path) or a tensor
     already on dev (GPU path); uint8 caches (0..255, the GPU run's transfer format) are scaled to 0..1."""
     if isinstance(x, torch.Tensor):
-        xb = x[torch.as_tensor(idx, device=x.device)]
+        xb = rows(x, idx)
         xb = xb.float() / 255 if xb.dtype == torch.uint8 else xb.float()
         return xb[:, None]
     xb = np.asarray(x[idx])
     xb = xb.astype(np.float32) / 255 if xb.dtype == np.uint8 else xb.astype(np.float32, copy=False)
     return torch.from_numpy(xb)[:, None].to(dev)
+
+
+def device_cache(x, dev):
+    """A whole input cache (numpy, uint8 or float32) as one tensor on dev: the GPU path indexes and
+    augments batches there instead of feeding them from the CPU."""
+    return torch.from_numpy(np.ascontiguousarray(x)).to(dev)
+
+
+def rows(x, idx):
+    """x[idx] for a numpy array or a tensor (on any device)."""
+    return x[torch.as_tensor(idx, device=x.device)] if isinstance(x, torch.Tensor) else x[idx]
 
 
 @torch.no_grad()
@@ -112,8 +123,8 @@ def main(argv=None):
         # a GPU thousands of 299 px images a second. bf16 autocast for the convolutions (BN stays fp32).
         # (data_on_device: the same path on the CPU, to try the GPU run's code before a device call)
         torch.backends.cudnn.benchmark = True
-        X = torch.from_numpy(np.ascontiguousarray(X)).to(dev)
-        Xv = X[torch.as_tensor(va, device=dev)]
+        X = device_cache(X, dev)
+        Xv = rows(X, va)
     amp = on_gpu and cfg.get("amp", True)
 
     model = RidgeNet(cfg["backbone"], cfg["dense"], cfg["dropout"], mean, std).to(dev)

@@ -4,8 +4,8 @@ The lent machine receives only the repository's working tree, at most 64 MiB, an
 files of 16 MiB. So:
 
 - `pack-inputs`: the RidgeNet input cache (float32 [N, S, S], 4.5 GB at 299 px) is sent as lossy WebP
-  (quality 90 by default: ~4 KB an image, mean absolute error ~0.003 on the 0..1 scale, below one
-  8-bit grey level on average). Only training sees these; the val MAE that decides whether a model
+  (quality 90 by default: 40.6 MiB for the 12,611 images at 299 px; on 200 of them 3.2 KB an image and
+  a mean absolute error of 0.0021 on the 0..1 scale, about half an 8-bit grey level). Only training sees these; the val MAE that decides whether a model
   ships is measured afterwards on this machine with the exact inputs.
 - `unpack-inputs`: WebP back to a uint8 cache [N, S, S] (train_ridgenet scales uint8 by 1/255).
 - `pack-ckpt` / `unpack-ckpt`: a checkpoint as numpy arrays (split into parts under 16 MiB) plus
@@ -113,18 +113,18 @@ def unpack_ckpt(src, out):
 
 def pooled_train(ckpt, cache, out):
     """The train rows' pooled features (plain pass, mirrored pass) for feature_stats --train-features."""
-    import torch
     from .common import device
     from .data import load_labels
     from .feature_stats import pooled_features
     from .ridgenet import load_ridgenet
+    from .train_ridgenet import device_cache
     m, _ = load_ridgenet(ckpt)
     dev = device()
     m = m.to(dev)
     split = np.array([r["split"] for r in load_labels()])
     tr = np.flatnonzero(split == "train")
     x = np.load(cache, mmap_mode="r")
-    xt = torch.from_numpy(np.ascontiguousarray(x[tr])).to(dev) if dev.type == "cuda" else x[tr]
+    xt = device_cache(x[tr], dev) if dev.type == "cuda" else x[tr]
     for part, name in (("none", "plain"), ("hflip-only", "hflip")):
         np.save(f"{out}-{name}.npy", pooled_features(m, xt, bs=256, tta=part).astype(np.float32))
 
